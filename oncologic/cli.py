@@ -1,0 +1,97 @@
+"""The ``oncologic`` command. Thin: parse arguments, call the library, print. Imports lazily so
+``oncologic --help`` does not load clingo or pydantic."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+EXIT_BAD_INPUT = 2
+
+
+def _fail_input(exc) -> None:
+    click.echo(exc.render(), err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="oncologic")
+def main() -> None:
+    """Oncology infusion encounters in, claim lines out, with the reason for every line."""
+
+
+@main.command()
+@click.argument("file", type=click.Path(allow_dash=True))
+@click.option("--json", "as_json", is_flag=True, help="Print the claim JSON of the contract.")
+@click.option("--policy", default="medicare", show_default=True, help="Payer policy profile (encodings/policies/NAME.lp).")
+@click.option("--rules", "rules", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Extra rule file on top of the standard rules (repeatable).")
+@click.option("--switch", "switches", multiple=True, help="Turn on one policy switch of decisions.md for this run (repeatable).")
+def solve(file: str, as_json: bool, policy: str, rules: tuple[str, ...], switches: tuple[str, ...]) -> None:
+    """Code one encounter (JSON or YAML; - for standard input)."""
+    from .engine import EncodingError
+    from .load import InputError, load_file
+    from .render import claim_json, claim_table
+    from .solver import code_encounters
+
+    try:
+        loaded = load_file(file)
+    except InputError as exc:
+        _fail_input(exc)
+        return
+    for warning in loaded.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    try:
+        claim = code_encounters([loaded], policy=policy, rules=rules, policies=[switches])[0]
+    except InputError as exc:
+        _fail_input(exc)
+        return
+    except (EncodingError, ValueError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    click.echo(claim_json(claim) if as_json else claim_table(claim), nl=False)
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of the encounter input and the claim output."""
+    import json
+
+    from .model import Claim, Encounter
+
+    doc = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "oncologic",
+        "$defs": {
+            "Encounter": Encounter.model_json_schema(ref_template="#/$defs/Encounter/$defs/{model}"),
+            "Claim": Claim.model_json_schema(by_alias=True, ref_template="#/$defs/Claim/$defs/{model}"),
+        },
+    }
+    click.echo(json.dumps(doc, indent=2, sort_keys=True))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+def rules(as_json: bool) -> None:
+    """List every rule id with its family, source reference and file."""
+    import json
+
+    from .engine import load_program
+
+    prog = load_program()
+    seen: dict[str, dict] = {}
+    for r in prog.rules:
+        entry = seen.setdefault(r.tag.id, {"id": r.tag.id, "family": r.tag.family, "ref": r.tag.ref, "places": []})
+        entry["places"].append(f"{r.tag.file}:{r.tag.line}")
+    items = sorted(seen.values(), key=lambda x: x["id"])
+    if as_json:
+        click.echo(json.dumps(items, indent=2))
+        return
+    for it in items:
+        click.echo(f"{it['id']:<40} {', '.join(it['places'])}")
+        if it["ref"]:
+            click.echo(f"{'':<40} source: {it['ref']}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

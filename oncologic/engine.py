@@ -1,0 +1,280 @@
+"""The clingo adapter: the only module of oncologic that imports clingo.
+
+* Parses the encodings once per process, with an AST pass that adds a provenance rule
+  ``_why(N, Head, (V1,...,Vk)) :- Body.`` next to every rule tagged ``%@rule`` (N numbers the
+  tagged rule, V1..Vk are its global variables in name order). One solve yields the claim and
+  the reasons together; Python renders the text (see :mod:`oncologic.explain`).
+* Solves batch-first: many encounters in one ground program, keyed by small integers.
+* Runs strict: clingo's "operation undefined" and "atom undefined" messages become errors, so
+  an arithmetic slip in a rule cannot silently drop a claim line.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Optional, Sequence
+
+import clingo
+from clingo import ast
+
+from . import refdata
+from .facts import Const, Fact, Fn
+from .rules import RuleTag, TagError, parse_tags
+
+WHY = "_why"
+
+
+class EncodingError(Exception):
+    """A rule file does not parse, or breaks the interface (file, line and message)."""
+
+
+class StrictModeError(Exception):
+    """clingo reported an undefined operation or atom while grounding (strict mode)."""
+
+
+@dataclass(frozen=True)
+class TaggedRule:
+    tag: RuleTag
+    variables: tuple[str, ...]
+    body: tuple[str, ...]  # positive body literals as text (for `explain` trees)
+
+
+@dataclass
+class Program:
+    statements: list[Any]
+    rules: list[TaggedRule]
+    files: tuple[str, ...]
+
+
+# ------------------------------------------------------------------------------------------
+# instrumentation
+
+
+class _VarCollector(ast.Transformer):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def visit_Variable(self, node):  # noqa: N802 - clingo naming
+        if node.name != "_" and node.name not in self.names:
+            self.names.append(node.name)
+        return node
+
+
+def _vars(node) -> list[str]:
+    col = _VarCollector()
+    col(node)
+    return col.names
+
+
+def _global_vars(stm) -> list[str]:
+    names: list[str] = list(_vars(stm.head))
+    for lit in stm.body:
+        if lit.ast_type == ast.ASTType.Literal:
+            atom = lit.atom
+            if atom.ast_type == ast.ASTType.BodyAggregate or atom.ast_type == ast.ASTType.Aggregate:
+                for guard in (atom.left_guard, atom.right_guard):
+                    if guard is not None:
+                        names += _vars(guard.term)
+            else:
+                names += _vars(atom)
+    return sorted(set(names))
+
+
+def _positive_body(stm) -> tuple[str, ...]:
+    out = []
+    for lit in stm.body:
+        if lit.ast_type == ast.ASTType.Literal and lit.sign == ast.Sign.NoSign and lit.atom.ast_type == ast.ASTType.SymbolicAtom:
+            out.append(str(lit.atom))
+    return tuple(out)
+
+
+def _parse_file(path: Path, display: str, rules: list[TaggedRule], statements: list[Any]) -> None:
+    try:
+        tags = {t.line: t for t in parse_tags(path, display)}
+    except TagError as exc:
+        raise EncodingError(str(exc)) from None
+    used: set[int] = set()
+    messages: list[str] = []
+
+    def on_stm(stm) -> None:
+        statements.append(stm)
+        if stm.ast_type != ast.ASTType.Rule:
+            return
+        line = stm.location.begin.line
+        tag = tags.get(line)
+        if tag is None:
+            return
+        head = stm.head
+        if head.ast_type != ast.ASTType.Literal or head.atom.ast_type != ast.ASTType.SymbolicAtom:
+            raise EncodingError(f"{display}:{line}: %@rule {tag.id} must tag a rule with one plain head atom")
+        used.add(line)
+        names = _global_vars(stm)
+        for var_names, _fmt in tag.placeholders():
+            for var in var_names:
+                if var not in names:
+                    raise EncodingError(f"{display}:{line}: %@text of {tag.id} uses {{{var}}}, not a variable of the rule")
+        number = len(rules)
+        rules.append(TaggedRule(tag, tuple(names), _positive_body(stm)))
+        loc = stm.location
+        args = [ast.Variable(loc, n) for n in names]
+        why = ast.SymbolicAtom(
+            ast.Function(
+                loc,
+                WHY,
+                [
+                    ast.SymbolicTerm(loc, clingo.Number(number)),
+                    head.atom.symbol,
+                    ast.Function(loc, "", args, 0),
+                ],
+                0,
+            )
+        )
+        statements.append(ast.Rule(loc, ast.Literal(loc, ast.Sign.NoSign, why), stm.body))
+
+    def logger(code, msg):
+        messages.append(msg)
+
+    try:
+        ast.parse_files([str(path)], on_stm, logger=logger)
+    except RuntimeError:
+        detail = "; ".join(m.strip().replace(str(path), display) for m in messages) or "syntax error"
+        raise EncodingError(f"{display}: {detail}") from None
+    unused = set(tags) - used
+    if unused:
+        line = min(unused)
+        raise EncodingError(f"{display}:{line}: %@rule {tags[line].id} does not tag a rule")
+
+
+_CACHE: dict[tuple[str, ...], Program] = {}
+_LOCK = threading.Lock()
+
+
+def load_program(extra: Sequence[Path] = ()) -> Program:
+    """The instrumented standard rules plus profile/user files, parsed once per process."""
+    files = [*refdata.rule_files(), *extra]
+    key = tuple(str(p) for p in files)
+    with _LOCK:
+        prog = _CACHE.get(key)
+        if prog is None:
+            statements: list[Any] = []
+            rules: list[TaggedRule] = []
+            for path in files:
+                try:
+                    display = str(path.relative_to(refdata.ROOT))
+                except ValueError:
+                    display = str(path)
+                _parse_file(path, display, rules, statements)
+            prog = Program(statements, rules, key)
+            _CACHE[key] = prog
+    return prog
+
+
+# ------------------------------------------------------------------------------------------
+# symbols
+
+
+def to_symbol(arg: Any) -> clingo.Symbol:
+    if isinstance(arg, bool):
+        raise TypeError("booleans are not facts")
+    if isinstance(arg, int):
+        return clingo.Number(arg)
+    if isinstance(arg, Const):
+        return clingo.Function(arg.name)
+    if isinstance(arg, Fn):
+        return clingo.Function(arg.name, [to_symbol(a) for a in arg.args])
+    if isinstance(arg, str):
+        return clingo.String(arg)
+    if isinstance(arg, tuple):
+        return clingo.Tuple_([to_symbol(a) for a in arg])
+    raise TypeError(f"cannot make a fact argument of {type(arg).__name__}")
+
+
+def from_symbol(sym: clingo.Symbol) -> Any:
+    t = sym.type
+    if t == clingo.SymbolType.Number:
+        return sym.number
+    if t == clingo.SymbolType.String:
+        return sym.string
+    if t == clingo.SymbolType.Function:
+        if not sym.arguments:
+            return Const(sym.name) if sym.name else ()
+        args = tuple(from_symbol(a) for a in sym.arguments)
+        return args if not sym.name else Fn(sym.name, args)
+    if t == clingo.SymbolType.Infimum:
+        return Const("#inf")
+    return Const("#sup")
+
+
+# ------------------------------------------------------------------------------------------
+# solving
+
+
+@dataclass
+class Answer:
+    """The shown atoms of one encounter, as Python values, plus the provenance records."""
+
+    atoms: dict[str, list[tuple]] = field(default_factory=dict)
+    why: dict[tuple, list[tuple[int, tuple]]] = field(default_factory=dict)
+
+
+_STRICT_CODES = {clingo.MessageCode.OperationUndefined, clingo.MessageCode.RuntimeError}
+
+
+def _add_facts_files(ctl: clingo.Control) -> None:
+    for path in refdata.fact_files():
+        ctl.load(str(path))
+
+
+def solve(facts: Iterable[Fact], extra: Sequence[Path] = (), strict: bool = True) -> tuple[Program, dict[int, Answer]]:
+    """Ground and solve one batch; return the answers keyed by encounter number."""
+    prog = load_program(extra)
+    problems: list[str] = []
+
+    def logger(code, msg):
+        # "no atoms over signature" only says a #show signature is empty for this batch
+        if code == clingo.MessageCode.AtomUndefined and "no atoms over signature" in msg:
+            return
+        if code in _STRICT_CODES or code == clingo.MessageCode.AtomUndefined:
+            problems.append(msg.strip())
+
+    ctl = clingo.Control(["--warn=all" if strict else "--warn=none"], logger=logger)
+    with ast.ProgramBuilder(ctl) as builder:
+        for stm in prog.statements:
+            builder.add(stm)
+    _add_facts_files(ctl)
+    with ctl.backend() as backend:
+        for name, args in facts:
+            atom = backend.add_atom(clingo.Function(name, [to_symbol(a) for a in args]))
+            backend.add_rule([atom])
+    ctl.ground([("base", [])])
+    if strict and problems:
+        raise StrictModeError("; ".join(problems))
+    answers: dict[int, Answer] = {}
+    models = 0
+    with ctl.solve(yield_=True) as handle:
+        for model in handle:
+            models += 1
+            if models > 1:
+                raise RuntimeError("the encodings have more than one answer set; they must be stratified")
+            for sym in model.symbols(shown=True):
+                args = sym.arguments
+                if not args or args[0].type != clingo.SymbolType.Number and sym.name != WHY:
+                    continue
+                if sym.name == WHY:
+                    head = args[1]
+                    hargs = head.arguments
+                    if not hargs or hargs[0].type != clingo.SymbolType.Number:
+                        continue
+                    e = hargs[0].number
+                    ans = answers.setdefault(e, Answer())
+                    key = (head.name, tuple(from_symbol(a) for a in hargs[1:]))
+                    ans.why.setdefault(key, []).append((args[0].number, tuple(from_symbol(a) for a in args[2].arguments)))
+                    continue
+                e = args[0].number
+                ans = answers.setdefault(e, Answer())
+                ans.atoms.setdefault(sym.name, []).append(tuple(from_symbol(a) for a in args[1:]))
+    if models == 0:
+        raise RuntimeError("the encodings have no answer set for this batch (a constraint fired)")
+    return prog, answers

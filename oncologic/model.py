@@ -1,0 +1,379 @@
+"""The contract as pydantic models: the encounter oncologic reads and the claim it writes.
+
+This module is the executable form of ``shared/spec/encounter-format.md``. Every field named
+there is accepted under its name. Validation here is about the *shape* of the input (types,
+formats, times in order, unique ids); whether a code exists in the reference data is checked in
+:mod:`oncologic.load`, and every coding decision is made by the encodings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# ---------------------------------------------------------------------------------------------
+# value formats
+
+_NDC_PATTERNS = {
+    (4, 4, 2): (1, 0, 0),
+    (5, 3, 2): (0, 1, 0),
+    (5, 4, 1): (0, 0, 1),
+    (5, 4, 2): (0, 0, 0),
+}
+_ICD_RE = re.compile(r"^([A-TV-Z][0-9][0-9A-Z])\.?([0-9A-Z]{0,4})$")
+_HCPCS_RE = re.compile(r"^(?:[A-V][0-9]{4}|[0-9]{4}[0-9A-Z])$")
+_TIME_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+_NCT_RE = re.compile(r"^(?:NCT)?([0-9]{8})$")
+
+
+def normalize_ndc(value: str) -> str:
+    """Return the 11-digit 5-4-2 form of an NDC given hyphenated (4-4-2, 5-3-2, 5-4-1, 5-4-2) or as 11 digits."""
+    text = value.strip()
+    if re.fullmatch(r"[0-9]{11}", text):
+        return text
+    parts = text.split("-")
+    if len(parts) == 3 and all(p.isdigit() for p in parts):
+        shape = tuple(len(p) for p in parts)
+        if shape in _NDC_PATTERNS:
+            pads = _NDC_PATTERNS[shape]
+            return "".join("0" * pad + part for part, pad in zip(parts, pads))
+    if re.fullmatch(r"[0-9]{10}", text):
+        raise ValueError(
+            "a 10-digit NDC without hyphens is ambiguous (4-4-2, 5-3-2 or 5-4-1?); give it with hyphens or as 11 digits"
+        )
+    raise ValueError("an NDC must be 11 digits or hyphenated as 4-4-2, 5-3-2, 5-4-1 or 5-4-2")
+
+
+def normalize_icd10(value: str) -> str:
+    """Return an ICD-10-CM code upper-cased with its dot after the third character."""
+    text = value.strip().upper()
+    match = _ICD_RE.fullmatch(text)
+    if not match:
+        raise ValueError("not an ICD-10-CM code (a letter, two characters, optional dot and up to 4 more)")
+    head, tail = match.groups()
+    return f"{head}.{tail}" if tail else head
+
+
+class Strict(BaseModel):
+    """Base: unknown fields are kept aside (and reported as warnings by the loader)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+Unit = Literal["mg", "mcg", "g", "units", "mL", "mCi", "uCi"]
+
+
+class Amount(Strict):
+    value: Decimal = Field(ge=0)
+    unit: Unit
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _no_float_noise(cls, v: Any) -> Any:
+        # 0.1 as a float must mean 0.1, not 0.1000000000000000055...
+        if isinstance(v, float):
+            return Decimal(repr(v))
+        return v
+
+
+class Container(Strict):
+    type: Literal["single_dose", "multi_dose"]
+    size: Optional[Amount] = None
+    count: Optional[int] = Field(default=None, ge=1)
+
+
+class Drug(Strict):
+    hcpcs: Optional[str] = None
+    ndc: Optional[str] = None
+    name: Optional[str] = None
+    manufacturer: Optional[str] = None
+    dose: Optional[Amount] = None
+    container: Optional[Container] = None
+    discarded: Optional[Amount] = None
+    supplied_by: Literal["practice", "sponsor", "patient", "free_of_charge"] = "practice"
+    kind: Optional[Literal["chemotherapy", "hormonal_antineoplastic", "therapeutic", "hydration"]] = None
+
+    @field_validator("hcpcs")
+    @classmethod
+    def _hcpcs(cls, v: Optional[str]) -> Optional[str]:
+        if v is None:
+            return v
+        v = v.strip().upper()
+        if not _HCPCS_RE.fullmatch(v):
+            raise ValueError("not an HCPCS/CPT code (a letter and 4 digits, or 5 characters)")
+        return v
+
+    @field_validator("ndc")
+    @classmethod
+    def _ndc(cls, v: Optional[str]) -> Optional[str]:
+        return None if v is None else normalize_ndc(v)
+
+
+Route = Literal[
+    "iv_infusion",
+    "iv_push",
+    "subcutaneous",
+    "intramuscular",
+    "subcutaneous_infusion",
+    "intralesional",
+    "intra_arterial_push",
+    "intra_arterial_infusion",
+    "intrathecal",
+    "intraperitoneal",
+    "intrapleural",
+    "on_body_injector",
+    "implant",
+    "port_flush",
+    "pump_refill",
+]
+
+
+class Administration(Strict):
+    id: str = Field(min_length=1)
+    route: Route
+    access: str = "main"
+    start: str
+    stop: Optional[str] = None
+    drugs: list[Drug] = Field(default_factory=list)
+    purpose: Optional[Literal["hydration", "vehicle", "kvo"]] = None
+    primary_reason: bool = False
+    separate_access_reason: Optional[str] = None
+    discontinued: Optional[str] = None
+    pump: Optional[Literal["portable", "implantable"]] = None
+    research: Optional[Literal["investigational", "routine"]] = None
+    lesions: Optional[int] = Field(default=None, ge=1)
+
+    @field_validator("start", "stop", mode="before")
+    @classmethod
+    def _time(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        if isinstance(v, dt.datetime):
+            return v.isoformat(timespec="minutes")
+        if isinstance(v, int) and not isinstance(v, bool):  # YAML 1.1 reads 09:00 as sexagesimal 540
+            return f"{v // 60:02d}:{v % 60:02d}"
+        if not isinstance(v, str):
+            raise ValueError('a time is "HH:MM" or an ISO datetime "2026-03-04T23:40"')
+        if _TIME_RE.fullmatch(v.strip()):
+            return v.strip()
+        try:
+            dt.datetime.fromisoformat(v.strip())
+        except ValueError:
+            raise ValueError('a time is "HH:MM" or an ISO datetime "2026-03-04T23:40"') from None
+        return v.strip()
+
+
+class Payer(Strict):
+    name: Optional[str] = None
+    type: Literal["medicare", "medicare_advantage", "medicaid", "commercial"]
+    member_id: Optional[str] = None
+    coverage_start: Optional[dt.date] = None
+    coverage_end: Optional[dt.date] = None
+
+
+class Service(Strict):
+    code: str
+    separately_identifiable: bool = False
+
+    @field_validator("code", mode="before")
+    @classmethod
+    def _code(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool):
+            v = f"{v:05d}"
+        if isinstance(v, str):
+            v = v.strip().upper()
+            if not _HCPCS_RE.fullmatch(v):
+                raise ValueError("not a CPT/HCPCS code")
+        return v
+
+
+class GridItem(Strict):
+    item: str
+    payer: Literal["sponsor", "insurance"]
+
+
+class ClinicalTrial(Strict):
+    nct: Optional[str] = None
+    qualifying: bool = True
+    billing_grid: list[GridItem] = Field(default_factory=list)
+
+    @field_validator("nct")
+    @classmethod
+    def _nct(cls, v: Optional[str]) -> Optional[str]:
+        if v is None:
+            return v
+        if not _NCT_RE.fullmatch(v.strip().upper()):
+            raise ValueError("an NCT number is NCT followed by 8 digits")
+        return v.strip().upper()
+
+
+class PlanModification(Strict):
+    date: Optional[dt.date] = None
+    reason: Optional[str] = None
+    change: Optional[str] = None
+
+
+class TreatmentPlan(Strict):
+    id: Optional[str] = None
+    regimen: Optional[str] = None
+    drugs: list[str] = Field(default_factory=list)
+    cycle: Optional[int] = Field(default=None, ge=1)
+    planned_cycles: Optional[int] = Field(default=None, ge=1)
+    diagnoses: list[str] = Field(default_factory=list)
+    modifications: list[PlanModification] = Field(default_factory=list)
+
+    @field_validator("diagnoses", mode="before")
+    @classmethod
+    def _dx(cls, v: Any) -> Any:
+        return [normalize_icd10(str(x)) for x in v] if isinstance(v, list) else v
+
+
+class Evidence(Strict):
+    kind: str
+    name: Optional[str] = None
+    value: Optional[str] = None
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _value(cls, v: Any) -> Any:
+        return None if v is None else str(v)
+
+
+class Authorization(Strict):
+    number: str
+    codes: list[str] = Field(default_factory=list)
+    start: Optional[dt.date] = None
+    end: Optional[dt.date] = None
+    units: Optional[int] = Field(default=None, ge=0)
+    units_used: Optional[int] = Field(default=None, ge=0)
+
+
+class Encounter(Strict):
+    id: str = Field(min_length=1)
+    setting: Literal["office", "facility"]
+    date_of_service: dt.date
+    payer: Optional[Payer] = None
+    diagnoses: list[str] = Field(min_length=1)
+    administrations: list[Administration] = Field(default_factory=list)
+    services: list[Service] = Field(default_factory=list)
+    clinical_trial: Optional[ClinicalTrial] = None
+    treatment_plan: Optional[TreatmentPlan] = None
+    evidence: list[Evidence] = Field(default_factory=list)
+    authorizations: list[Authorization] = Field(default_factory=list)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, (int,)) and not isinstance(v, bool) else v
+
+    @field_validator("diagnoses", mode="before")
+    @classmethod
+    def _dx(cls, v: Any) -> Any:
+        if not isinstance(v, list):
+            return v
+        return [normalize_icd10(str(x)) if isinstance(x, (str, int)) else x for x in v]
+
+    @model_validator(mode="after")
+    def _consistency(self) -> "Encounter":
+        seen: dict[str, int] = {}
+        for i, adm in enumerate(self.administrations):
+            if adm.id in seen:
+                raise PathError(
+                    ("administrations", i, "id"),
+                    f"duplicate id {adm.id!r} (first used at administrations[{seen[adm.id]}])",
+                )
+            seen[adm.id] = i
+        for i, adm in enumerate(self.administrations):
+            start = absolute_time(self.date_of_service, adm.start)
+            if adm.stop is not None:
+                stop = absolute_time(self.date_of_service, adm.stop)
+                if stop < start:
+                    hint = ""
+                    if _TIME_RE.fullmatch(adm.stop) and _TIME_RE.fullmatch(adm.start):
+                        hint = "; a stop on the next day needs an ISO datetime such as 2026-03-05T01:10"
+                    raise PathError(("administrations", i, "stop"), f"stop {adm.stop} is before start {adm.start}{hint}")
+            for j, drug in enumerate(adm.drugs):
+                for field in ("dose", "discarded"):
+                    amount = getattr(drug, field)
+                    if amount is not None and amount.value.as_tuple().exponent < -6:  # type: ignore[operator]
+                        raise PathError(("administrations", i, "drugs", j, field, "value"), "more than 6 decimals")
+        if self.payer and self.payer.coverage_start and self.payer.coverage_end:
+            if self.payer.coverage_end < self.payer.coverage_start:
+                raise PathError(("payer", "coverage_end"), "coverage ends before it starts")
+        return self
+
+
+class PathError(ValueError):
+    """A validation error that knows the exact field path it belongs to."""
+
+    def __init__(self, loc: tuple[Union[str, int], ...], message: str):
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
+
+
+def absolute_time(day: dt.date, value: str) -> dt.datetime:
+    """An input time ("HH:MM" on the date of service, or an ISO datetime) as a naive datetime."""
+    match = _TIME_RE.fullmatch(value)
+    if match:
+        return dt.datetime(day.year, day.month, day.day, int(match.group(1)), int(match.group(2)))
+    parsed = dt.datetime.fromisoformat(value)
+    return parsed.replace(tzinfo=None, second=0, microsecond=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# output: the claim
+
+
+class Why(BaseModel):
+    rule: str
+    text: str
+    # "from" is a Python keyword: the JSON name is kept by the alias.
+    from_: list[str] = Field(alias="from", serialization_alias="from")
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class NdcQuantity(BaseModel):
+    value: Union[int, float, Decimal]
+    unit: Literal["UN", "ML", "GR", "ME", "F2"]
+
+
+class Line(BaseModel):
+    line: int
+    code: str
+    modifiers: list[str] = Field(default_factory=list)
+    units: int
+    date: dt.date
+    diagnoses: list[str] = Field(default_factory=list)
+    ndc: Optional[str] = None
+    ndc_quantity: Optional[NdcQuantity] = None
+    note: Optional[str] = None
+    why: Why
+
+
+class NotBilled(BaseModel):
+    subject: str
+    candidate: str
+    why: Why
+
+
+class Finding(BaseModel):
+    code: str
+    severity: Literal["error", "warning", "info"]
+    subject: str
+    message: str
+    why: Why
+
+
+class Claim(BaseModel):
+    encounter: str
+    setting: Literal["office", "facility"]
+    lines: list[Line] = Field(default_factory=list)
+    not_billed: list[NotBilled] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list)
+    clean: bool
