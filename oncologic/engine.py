@@ -222,12 +222,23 @@ class Answer:
 _STRICT_CODES = {clingo.MessageCode.OperationUndefined, clingo.MessageCode.RuntimeError}
 
 
-def _add_facts_files(ctl: clingo.Control) -> None:
-    for path in refdata.fact_files():
-        ctl.load(str(path))
+def _strings(args: Iterable[Any], out: set[str]) -> None:
+    for a in args:
+        if isinstance(a, str):
+            out.add(a)
+        elif isinstance(a, (Fn,)):
+            _strings(a.args, out)
 
 
-def solve(facts: Iterable[Fact], extra: Sequence[Path] = (), strict: bool = True) -> tuple[Program, dict[int, Answer]]:
+def reference_text(facts: Sequence[Fact], prog: Program) -> str:
+    """The reference facts this batch can use: rows about the codes in its input or in the rules."""
+    keys: set[str] = set(refdata.encoding_codes(prog.files))
+    for _name, args in facts:
+        _strings(args, keys)
+    return refdata.select_facts(keys)
+
+
+def solve(facts: Sequence[Fact], extra: Sequence[Path] = (), strict: bool = True) -> tuple[Program, dict[int, Answer]]:
     """Ground and solve one batch; return the answers keyed by encounter number."""
     prog = load_program(extra)
     problems: list[str] = []
@@ -243,7 +254,7 @@ def solve(facts: Iterable[Fact], extra: Sequence[Path] = (), strict: bool = True
     with ast.ProgramBuilder(ctl) as builder:
         for stm in prog.statements:
             builder.add(stm)
-    _add_facts_files(ctl)
+    ctl.add("base", [], reference_text(facts, prog))
     with ctl.backend() as backend:
         for name, args in facts:
             atom = backend.add_atom(clingo.Function(name, [to_symbol(a) for a in args]))

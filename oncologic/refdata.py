@@ -86,3 +86,95 @@ def hcpcs_labels() -> dict[str, str]:
         for code, label in _LABEL_FACT.findall(path.read_text()):
             out[code] = label.replace('\\"', '"').replace("\\\\", "\\")
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# selecting the reference facts a batch needs
+
+_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_CODE_LIKE = re.compile(r"^[A-Z0-9][A-Z0-9.]{2,10}$")
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "oncologic"
+
+
+@lru_cache(maxsize=1)
+def fact_index() -> tuple[tuple[str, ...], dict[str, tuple[int, ...]], tuple[str, ...]]:
+    """Every fact line of facts/*.lp, indexed by the code-like strings in it.
+
+    Returns (lines, key -> line numbers, lines with no code-like string: always loaded).
+    The index is cached on disk (keyed by the files' SHA-256), so a one-shot CLI call reads a
+    pickle instead of scanning 40,000 lines.
+    """
+    import hashlib
+    import pickle
+
+    digest = hashlib.sha256()
+    for path in fact_files():
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    cache = _cache_dir() / f"facts-{digest.hexdigest()[:24]}.pickle"
+    try:
+        with open(cache, "rb") as fh:
+            return pickle.load(fh)
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError):
+        pass
+    result = _build_fact_index()
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, cache)
+    except OSError:
+        pass
+    return result
+
+
+def _build_fact_index() -> tuple[tuple[str, ...], dict[str, tuple[int, ...]], tuple[str, ...]]:
+    lines: list[str] = []
+    index: dict[str, list[int]] = {}
+    always: list[str] = []
+    for path in fact_files():
+        for raw in path.read_text(encoding="utf-8").splitlines():
+            if not raw or raw.startswith("%"):
+                continue
+            keys = [q for q in _QUOTED.findall(raw) if _CODE_LIKE.match(q)]
+            if not keys or raw.startswith("table"):
+                always.append(raw)
+                continue
+            n = len(lines)
+            lines.append(raw)
+            for key in set(keys):
+                index.setdefault(key, []).append(n)
+    return tuple(lines), {k: tuple(v) for k, v in index.items()}, tuple(always)
+
+
+@lru_cache(maxsize=8)
+def encoding_codes(files: tuple[str, ...]) -> frozenset[str]:
+    """Code-like string literals the rule files may emit or test (e.g. "96413", "J9060")."""
+    out: set[str] = set()
+    for name in files:
+        for q in _QUOTED.findall(Path(name).read_text(encoding="utf-8")):
+            if _CODE_LIKE.match(q):
+                out.add(q)
+    return frozenset(out)
+
+
+def select_facts(keys: set[str]) -> str:
+    """The reference fact lines that mention any of ``keys`` (and, one hop further, the codes
+    those lines name, e.g. the HCPCS code of an NDC), plus the always-loaded ones."""
+    lines, index, always = fact_index()
+    chosen: set[int] = set()
+    for key in keys:
+        chosen.update(index.get(key, ()))
+    more: set[str] = set()
+    for i in chosen:
+        for q in _QUOTED.findall(lines[i]):
+            if q not in keys and _CODE_LIKE.match(q):
+                more.add(q)
+    for key in more:
+        chosen.update(index.get(key, ()))
+    return "\n".join([*always, *(lines[i] for i in sorted(chosen))]) + "\n"

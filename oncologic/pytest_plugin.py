@@ -1,0 +1,62 @@
+"""pytest plugin: YAML case files under any folder named ``cases`` become test items.
+
+Installed with oncologic (entry point ``pytest11``), so a user's own repository of cases runs
+under plain ``pytest`` too. All cases of one file are solved in one batch; each case is
+still its own test item with its own pass/fail and a readable diff.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+def pytest_collect_file(parent, file_path: Path):
+    if file_path.suffix in (".yaml", ".yml") and "cases" in file_path.parts:
+        return CaseFile.from_parent(parent, path=file_path)
+    return None
+
+
+class CaseFile(pytest.File):
+    def collect(self):
+        from .cases import CaseFileError, load_cases
+
+        try:
+            self._cases = load_cases(Path(self.path))
+        except CaseFileError as exc:
+            raise self.CollectError(str(exc)) from None
+        self._outcomes = None
+        for case in self._cases:
+            yield CaseItem.from_parent(self, name=case.name, case=case)
+
+    def outcomes(self):
+        if self._outcomes is None:
+            from .cases import run_cases
+
+            results = run_cases(self._cases)
+            self._outcomes = {c.index: r for c, r in zip(self._cases, results)}
+        return self._outcomes
+
+
+class CaseFailure(Exception):
+    pass
+
+
+class CaseItem(pytest.Item):
+    def __init__(self, *, case, **kw):
+        super().__init__(**kw)
+        self.case = case
+
+    def runtest(self):
+        outcome = self.parent.outcomes()[self.case.index]
+        if outcome.failures:
+            raise CaseFailure("\n".join(outcome.failures))
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, CaseFailure):
+            return f"case {self.case.id} failed:\n{excinfo.value}\n(reproduce: oncologic test {self.case.path} -k {self.case.name!r})"
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, self.case.index, f"case: {self.case.name}"
