@@ -343,6 +343,14 @@ class NdcQuantity(BaseModel):
     unit: Literal["UN", "ML", "GR", "ME", "F2"]
 
 
+class AspLimit(BaseModel):
+    """The Medicare Part B payment limit of a drug line: per billing unit and for the line."""
+
+    per_unit: str
+    total: str
+    quarter: str
+
+
 class Line(BaseModel):
     line: int
     code: str
@@ -353,6 +361,7 @@ class Line(BaseModel):
     ndc: Optional[str] = None
     ndc_quantity: Optional[NdcQuantity] = None
     note: Optional[str] = None
+    asp_limit: Optional[AspLimit] = None
     why: Why
 
 
@@ -376,4 +385,5 @@ class Claim(BaseModel):
     lines: list[Line] = Field(default_factory=list)
     not_billed: list[NotBilled] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
+    claim_data: dict[str, list[str]] = Field(default_factory=dict)
     clean: bool

@@ -35,9 +35,11 @@ POLICIES = ENCODINGS / "policies"
 
 
 def rule_files() -> list[Path]:
-    """Every standard rule file, in a fixed order (interface first; profiles excluded)."""
+    """Every standard rule file, in a fixed order (interface first; profiles excluded), then the
+    hand-written payer fact files of ``facts/payers/`` (small; always loaded whole)."""
     files = [ENCODINGS / "interface.lp"]
     files += sorted(p for p in ENCODINGS.rglob("*.lp") if p.parent != POLICIES and p.name != "interface.lp")
+    files += sorted((FACTS / "payers").glob("*.lp"))
     return files
 
 

@@ -108,6 +108,9 @@ def build_claim(prog: Program, ans: Answer, ctx: Context) -> Claim:
     qtys: dict[Any, tuple[int, str]] = {}
     for key, qty, unit in ans.atoms.get("line_ndc_qty", []):
         qtys.setdefault(key, (qty, unit.name if isinstance(unit, Const) else str(unit)))
+    amounts: dict[Any, tuple[int, str]] = {}
+    for key, per_unit, version in ans.atoms.get("line_amount", []):
+        amounts.setdefault(key, (per_unit, version))
     line_dx: dict[Any, list[tuple[int, str]]] = {}
     for key, pos, dx in ans.atoms.get("line_dx", []):
         line_dx.setdefault(key, []).append((pos, dx))
@@ -132,6 +135,7 @@ def build_claim(prog: Program, ans: Answer, ctx: Context) -> Claim:
                 ndc=ndcs.get(key),
                 ndc_quantity=NdcQuantity(value=_qty_value(qty[0]), unit=qty[1]) if qty else None,
                 note="; ".join(sorted(set(notes[key]))) if key in notes else None,
+                asp_limit=_asp(amounts.get(key), g["units"]),
                 why=_merge_why(parts, refs),
             )
         )
@@ -150,8 +154,32 @@ def build_claim(prog: Program, ans: Answer, ctx: Context) -> Claim:
         w = _merge_why(parts, [ctx.ref(subject)])
         findings.append(Finding(code=fcode, severity=_name(sev), subject=ctx.ref(subject), message=w.text, why=w))
 
+    claim_data: dict[str, list[str]] = {}
+    for name, value in ans.atoms.get("claim_info", []):
+        claim_data.setdefault(str(name), []).append(plain(value))
+    claim_data = {k: sorted(set(v)) for k, v in sorted(claim_data.items())}
+
     clean = not any(f.severity == "error" for f in findings)
-    return Claim(encounter=enc.id, setting=enc.setting, lines=lines, not_billed=not_billed, findings=findings, clean=clean)
+    return Claim(
+        encounter=enc.id,
+        setting=enc.setting,
+        lines=lines,
+        not_billed=not_billed,
+        findings=findings,
+        claim_data=claim_data,
+        clean=clean,
+    )
+
+
+def _asp(amount, units: int):
+    from .model import AspLimit
+
+    if amount is None:
+        return None
+    per_unit, version = amount
+    per = Decimal(per_unit) / 1000
+    total = (per * units).quantize(Decimal("0.01"))
+    return AspLimit(per_unit=f"{per:.3f}", total=f"{total:.2f}", quarter=plain(version))
 
 
 def _name(value: Any) -> str:
