@@ -202,8 +202,10 @@ def encounter_facts(loaded: Loaded, e: int, policies: tuple[str, ...] = ()) -> t
                 add(("drug_ndc", (e, a, d, drug.ndc)))
             if drug.name:
                 add(("drug_named", (e, a, d)))
+                add(("drug_name", (e, a, d, drug.name.strip())))
             if drug.manufacturer:
                 add(("drug_manufacturer", (e, a, d)))
+                add(("drug_manufacturer_name", (e, a, d, drug.manufacturer.strip())))
             if drug.kind:
                 add(("drug_kind", (e, a, d, Const(drug.kind))))
             if drug.dose is not None:

@@ -101,7 +101,12 @@ def build_claim(prog: Program, ans: Answer, ctx: Context) -> Claim:
         extra_from.setdefault(key, []).append(ctx.ref(ref))
     notes: dict[Any, list[str]] = {}
     for key, note in ans.atoms.get("line_note", []):
-        notes.setdefault(key, []).append(note)
+        notes.setdefault(key, []).append(plain(note))
+    items: dict[Any, list[tuple]] = {}
+    for key, order, value in ans.atoms.get("line_note_item", []):
+        items.setdefault(key, []).append((_sort_key(order), plain(value)))
+    for key, parts in items.items():
+        notes.setdefault(key, []).append(" ".join(v for _o, v in sorted(parts)))
     ndcs: dict[Any, str] = {}
     for key, ndc in ans.atoms.get("line_ndc", []):
         ndcs.setdefault(key, ndc)
