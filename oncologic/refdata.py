@@ -95,6 +95,8 @@ def hcpcs_labels() -> dict[str, str]:
 
 _QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
 _CODE_LIKE = re.compile(r"^[A-Z0-9][A-Z0-9.]{2,10}$")
+# table version terms ("2025Q4", "2026") are arguments of every row: never an index key
+_VERSION = re.compile(r"^[0-9]{4}(?:Q[1-4])?$")
 
 
 def _cache_dir() -> Path:
@@ -143,7 +145,7 @@ def _build_fact_index() -> tuple[tuple[str, ...], dict[str, tuple[int, ...]], tu
         for raw in path.read_text(encoding="utf-8").splitlines():
             if not raw or raw.startswith("%"):
                 continue
-            keys = [q for q in _QUOTED.findall(raw) if _CODE_LIKE.match(q)]
+            keys = [q for q in _QUOTED.findall(raw) if _CODE_LIKE.match(q) and not _VERSION.match(q)]
             if not keys or raw.startswith("table"):
                 always.append(raw)
                 continue
@@ -175,7 +177,7 @@ def select_facts(keys: set[str]) -> str:
     more: set[str] = set()
     for i in chosen:
         for q in _QUOTED.findall(lines[i]):
-            if q not in keys and _CODE_LIKE.match(q):
+            if q not in keys and _CODE_LIKE.match(q) and not _VERSION.match(q):
                 more.add(q)
     for key in more:
         chosen.update(index.get(key, ()))
