@@ -160,15 +160,115 @@ def load_program(extra: Sequence[Path] = ()) -> Program:
         if prog is None:
             statements: list[Any] = []
             rules: list[TaggedRule] = []
-            for path in files:
+            standard = len(files) - len(extra)
+            known: Optional[set[tuple[str, int]]] = None
+            for i, path in enumerate(files):
                 try:
                     display = str(path.relative_to(refdata.ROOT))
                 except ValueError:
                     display = str(path)
+                if i >= standard:  # profiles and user files: parse alone, then check the interface
+                    if known is None:
+                        known = standard_signatures(statements)
+                    check_rule_file(path, display, known)
                 _parse_file(path, display, rules, statements)
             prog = Program(statements, rules, key)
             _CACHE[key] = prog
     return prog
+
+
+# ------------------------------------------------------------------------------------------
+# interface check of profile and user rule files (issue #5)
+
+
+def _atoms(node, out: list) -> None:
+    """Every symbolic atom under an AST node (aggregate elements and conditions included)."""
+
+    class _Collect(ast.Transformer):
+        def visit_SymbolicAtom(self, atom):  # noqa: N802 - clingo naming
+            out.append(atom)
+            return atom
+
+    _Collect()(node)
+
+
+def _signature(atom) -> Optional[tuple[str, int]]:
+    term = atom.symbol
+    if term.ast_type == ast.ASTType.UnaryOperation:  # classical negation -p(X)
+        term = term.argument
+    if term.ast_type == ast.ASTType.Function:
+        return (term.name, len(term.arguments))
+    if term.ast_type == ast.ASTType.SymbolicTerm and term.symbol.type == clingo.SymbolType.Function:
+        return (term.symbol.name, len(term.symbol.arguments))
+    return None
+
+
+def _where(atom, stm):
+    term = atom.symbol
+    return (term.location if "location" in term.keys() else stm.location).begin
+
+
+def _defines(stm) -> list[tuple[str, int]]:
+    """Predicates a statement makes available: rule heads, #defined, #external."""
+    if stm.ast_type == ast.ASTType.Defined:
+        return [(stm.name, stm.arity)]
+    heads: list = []
+    if stm.ast_type == ast.ASTType.Rule:
+        _atoms(stm.head, heads)
+    elif stm.ast_type == ast.ASTType.External:
+        heads.append(stm.atom)
+    return [s for s in (_signature(a) for a in heads) if s is not None]
+
+
+def standard_signatures(statements: Sequence[Any]) -> set[tuple[str, int]]:
+    """name/arity of every predicate the standard rules declare (#defined) or derive."""
+    out: set[tuple[str, int]] = set()
+    for stm in statements:
+        out.update(_defines(stm))
+    return out
+
+
+def check_rule_file(path: Path, display: str, known: set[tuple[str, int]]) -> None:
+    """Reject a profile or user rule file that does not parse, or whose body refers to a predicate
+    that is not declared by encodings/interface.lp, not derived by a standard rule and not defined
+    in the file itself; also a head that reuses a known predicate name with another arity.
+    Raises :class:`EncodingError` naming file:line:column and the predicate."""
+    stms: list[Any] = []
+    messages: list[str] = []
+    try:
+        ast.parse_files([str(path)], stms.append, logger=lambda _c, m: messages.append(m))
+    except RuntimeError:
+        detail = "; ".join(m.strip().replace(str(path), display) for m in messages) or "syntax error"
+        raise EncodingError(detail if detail.startswith(display) else f"{display}: {detail}") from None
+    own: set[tuple[str, int]] = set()
+    for stm in stms:
+        own.update(_defines(stm))
+    names = {name: arity for name, arity in known}
+    problems: list[str] = []
+    for stm in stms:
+        if stm.ast_type != ast.ASTType.Rule:
+            continue
+        heads: list = []
+        _atoms(stm.head, heads)
+        for atom in heads:
+            sig = _signature(atom)
+            if sig and sig not in known and sig[0] in names and (sig[0], names[sig[0]]) in known:
+                arities = sorted(a for n, a in known if n == sig[0])
+                loc = _where(atom, stm)
+                problems.append(f"{display}:{loc.line}:{loc.column}: {sig[0]}/{sig[1]} has the wrong arity: "
+                                f"the interface has {', '.join(f'{sig[0]}/{a}' for a in arities)}")
+        body: list = []
+        for lit in stm.body:
+            _atoms(lit, body)
+        for atom in body:
+            sig = _signature(atom)
+            if sig is None or sig in known or sig in own:
+                continue
+            loc = _where(atom, stm)
+            problems.append(f"{display}:{loc.line}:{loc.column}: {sig[0]}/{sig[1]} is not declared in "
+                            "encodings/interface.lp, not derived by any standard rule and not defined in this file")
+    if problems:
+        raise EncodingError("\n".join(dict.fromkeys(problems)))
 
 
 # ------------------------------------------------------------------------------------------
