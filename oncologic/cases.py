@@ -3,8 +3,9 @@
 A case file is a YAML list (or a mapping with ``cases:``) of cases::
 
     - name: chemo infusion of 91 minutes earns one additional hour
-      policy: medicare                 # optional profile (encodings/policies/NAME.lp)
-      switches: [label_hydration_integral]   # optional per-case policy switches
+      description: optional free text (shown in reports)
+      policy: medicare                 # optional profile (encodings/policies/NAME.lp); null = none
+      switches: [label_hydration_integral]   # optional per-case policy switches (decisions.md)
       rules_files: [my_rules.lp]       # optional extra rule files, relative to the case file
       encounter: {...}                 # or  encounter_file: ../../examples/x.yaml
       expect:
@@ -16,21 +17,34 @@ A case file is a YAML list (or a mapping with ``cases:``) of cases::
         not_billed: [{subject: a1, candidate: "96415", rule: admin.hour_not_reached}]
         findings: [{code: STOP_TIME_MISSING, severity: error, subject: a1}]
         no_findings: [PRIMARY_REASON_ASSUMED]
-        rules: [admin.initial]         # rule ids that must appear in some reason
-        not_rules: [admin.concurrent]
+        rules: [admin.initial]         # rule ids that must fire (any tagged rule, also the
+        not_rules: [admin.concurrent]  #   intermediate ones such as time.short_infusion_is_push)
         clean: true
       error: "administrations[0].stop"  # instead of expect: the input must be rejected,
                                         # with a message containing this text
+      requires_rules: [drug.units]     # optional: skip the case (not fail) while these rule ids
+                                       #   do not exist yet (rules being written)
+      skip: "reason"                   # optional: skip the case with this reason
 
-Only the keys given in an expected line are compared (``code`` is always compared).
+With a mapping, every key beside ``cases:`` is a default for each case (``policy``,
+``switches``, ``requires_rules``...); keys no case reads, such as a ``defs:`` block of YAML
+anchors, are ignored.
+
+Only the keys given in an expected line are compared (``code`` is always compared). An
+unknown switch name is a failure, not a silently ignored setting.
+
+Run them with ``oncologic test PATHS [-k NAME]`` or plain ``pytest`` (the plugin collects YAML
+files under any folder named ``cases``).
 """
 
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterable, Optional, Sequence
 
 import yaml
 
@@ -38,6 +52,9 @@ from .load import InputError, Loaded, validate
 from .model import Claim
 
 LINE_KEYS = ("code", "units", "modifiers", "ndc", "date", "note", "diagnoses", "rule")
+EXPECT_KEYS = frozenset(
+    {"lines", "include_lines", "absent", "not_billed", "findings", "no_findings", "rules", "not_rules", "clean"}
+)
 
 
 @dataclass
@@ -58,12 +75,18 @@ class Case:
     def group(self) -> tuple:
         return (self.policy, self.rules_files)
 
+    @property
+    def description(self) -> str:
+        return str(self.data.get("description") or "")
+
 
 @dataclass
 class Outcome:
     case: Case
     failures: list[str] = field(default_factory=list)
     claim: Optional[Claim] = None
+    skipped: Optional[str] = None
+    fired: frozenset[str] = frozenset()
 
     @property
     def ok(self) -> bool:
@@ -79,6 +102,8 @@ def load_cases(path: Path) -> list[Case]:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise CaseFileError(f"{path}: invalid YAML: {exc}") from None
+    except OSError as exc:
+        raise CaseFileError(f"{path}: cannot read: {exc.strerror}") from None
     if isinstance(doc, dict) and "cases" in doc:
         items = doc["cases"]
         defaults = {k: v for k, v in doc.items() if k != "cases"}
@@ -93,7 +118,19 @@ def load_cases(path: Path) -> list[Case]:
         data = {**defaults, **raw}
         if "expect" not in data and "error" not in data:
             raise CaseFileError(f"{path}: case {data['name']!r} needs expect: or error:")
+        expect = data.get("expect")
+        if expect is not None and not isinstance(expect, dict):
+            raise CaseFileError(f"{path}: case {data['name']!r}: expect: is a mapping")
+        unknown = sorted(set(expect or {}) - EXPECT_KEYS)
+        if unknown:
+            raise CaseFileError(
+                f"{path}: case {data['name']!r}: unknown expect key(s) {', '.join(unknown)} "
+                f"(known: {', '.join(sorted(EXPECT_KEYS))})"
+            )
         rules = tuple(str((path.parent / r).resolve()) for r in data.get("rules_files", []) or [])
+        switches = data.get("switches", []) or []
+        if isinstance(switches, str):
+            switches = [switches]
         out.append(
             Case(
                 name=str(data["name"]),
@@ -101,7 +138,7 @@ def load_cases(path: Path) -> list[Case]:
                 index=i,
                 data=data,
                 policy=data.get("policy", "medicare"),
-                switches=tuple(data.get("switches", []) or []),
+                switches=tuple(str(s) for s in switches),
                 rules_files=rules,
             )
         )
@@ -112,7 +149,10 @@ def encounter_document(case: Case) -> Any:
     data = case.data
     if "encounter_file" in data:
         path = (case.path.parent / data["encounter_file"]).resolve()
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise CaseFileError(f"{case.id}: encounter_file {data['encounter_file']}: {exc.strerror}") from None
         if "encounter" in data:  # overrides on top of the file
             doc = _merge(doc, data["encounter"])
         return doc
@@ -128,6 +168,10 @@ def _merge(base: Any, over: Any) -> Any:
             out[k] = _merge(base.get(k), v)
         return out
     return copy.deepcopy(over)
+
+
+# --------------------------------------------------------------------------------------------
+# comparing
 
 
 def _match(expected: dict, actual: dict) -> bool:
@@ -156,8 +200,74 @@ def _fmt_line(line: dict) -> str:
     return f"{line.get('code')}{'-' + mods if mods else ''} x{line.get('units')}"
 
 
-def check(case: Case, claim: Claim) -> list[str]:
-    """Compare a claim with the case's expectations; return readable failures."""
+def _cell(line: dict, key: str, actual: bool) -> str:
+    if key == "rule":
+        value = line.get("why", {}).get("rule") if actual else line.get("rule")
+    else:
+        value = line.get(key)
+    if not actual and key not in line:
+        return "*"
+    if key in ("modifiers", "diagnoses"):
+        return "[" + ",".join(str(v) for v in (value or [])) + "]"
+    return "-" if value is None else str(value)
+
+
+def line_diff(want: Sequence[dict], lines: Sequence[dict]) -> list[str]:
+    """A readable diff of expected and actual claim lines over the keys the case names.
+
+    ``-`` marks an expected line that is not on the claim, ``+`` a claim line that was not
+    expected; each ``+`` line is followed by the rule and sentence that produced it.
+    ``*`` in an expected line means "not compared"."""
+    keys = ["code"] + [k for k in LINE_KEYS if k != "code" and any(k in w for w in want)]
+    if "units" not in keys:
+        keys.insert(1, "units")
+
+    def row(line: dict, actual: bool) -> str:
+        return "  ".join(f"{k}={_cell(line, k, actual)}" for k in keys)
+
+    exp_rows = [row(w, False) for w in want]
+    got_rows = [row(g, True) for g in lines]
+    out: list[str] = []
+    # align expected and actual lines by a longest common subsequence over _match
+    # (a "*" cell never equals an actual value textually, so difflib cannot do it)
+    i = j = 0
+    matcher_ops = []
+    n, m = len(want), len(lines)
+    best = [[0] * (m + 1) for _ in range(n + 1)]
+    for a in range(n - 1, -1, -1):
+        for b in range(m - 1, -1, -1):
+            if _match(want[a], lines[b]):
+                best[a][b] = 1 + best[a + 1][b + 1]
+            else:
+                best[a][b] = max(best[a + 1][b], best[a][b + 1])
+    while i < n or j < m:
+        if i < n and j < m and _match(want[i], lines[j]):
+            matcher_ops.append((" ", i, j))
+            i += 1
+            j += 1
+        elif j < m and (i >= n or best[i][j + 1] >= best[i + 1][j]):
+            matcher_ops.append(("+", None, j))
+            j += 1
+        else:
+            matcher_ops.append(("-", i, None))
+            i += 1
+    for op, a, b in matcher_ops:
+        if op == " ":
+            out.append(f"    line {lines[b]['line']:>2}  {got_rows[b]}")
+        elif op == "-":
+            out.append(f"  - expected  {exp_rows[a]}")
+        else:
+            g = lines[b]
+            out.append(f"  + line {g['line']:>2}  {got_rows[b]}")
+            out.append(f"             [{g['why']['rule']}] {g['why']['text']}")
+    return out
+
+
+def check(case: Case, claim: Claim, fired: Optional[Iterable[str]] = None) -> list[str]:
+    """Compare a claim with the case's expectations; return readable failures.
+
+    ``fired`` is every rule id that fired for the encounter (intermediate rules included);
+    without it, the rules on the claim's lines, rejected candidates and findings are used."""
     exp = case.data.get("expect") or {}
     doc = claim.model_dump(mode="json", by_alias=True)
     lines = doc["lines"]
@@ -166,55 +276,147 @@ def check(case: Case, claim: Claim) -> list[str]:
         want = exp["lines"] or []
         ok = len(want) == len(lines) and all(_match(w, g) for w, g in zip(want, lines))
         if not ok:
-            diff = ["lines differ:", "  expected: " + ", ".join(_fmt_line({"units": "?", **w}) for w in want),
-                    "  got:      " + ", ".join(_fmt_line(g) for g in lines)]
-            for i in range(max(len(want), len(lines))):
-                w = want[i] if i < len(want) else None
-                g = lines[i] if i < len(lines) else None
-                if w is None or g is None or not _match(w, g):
-                    fails_line = f"  line {i + 1}: expected {w!r}, got " + (f"{_fmt_line(g)} [{g['why']['rule']}] {g['why']['text']}" if g else "nothing")
-                    diff.append(fails_line)
-            fails.append("\n".join(diff))
+            fails.append("\n".join(["claim lines differ (- expected, + got):", *line_diff(want, lines)]))
     for w in exp.get("include_lines", []) or []:
         if not any(_match(w, g) for g in lines):
-            fails.append(f"missing line {w!r}; got: " + ", ".join(_fmt_line(g) for g in lines))
+            fails.append(f"missing line {_fmt_want(w)}; got: " + (", ".join(_fmt_line(g) for g in lines) or "no lines"))
     for code in exp.get("absent", []) or []:
         hits = [g for g in lines if str(g["code"]) == str(code)]
         if hits:
             fails.append(f"code {code} must not be billed, but line {hits[0]['line']} has it [{hits[0]['why']['rule']}]: {hits[0]['why']['text']}")
     for w in exp.get("not_billed", []) or []:
         if not any(_match(w, nb) for nb in doc["not_billed"]):
-            fails.append(f"missing not_billed {w!r}; got: " + ", ".join(f"{nb['candidate']}/{nb['subject']}[{nb['why']['rule']}]" for nb in doc["not_billed"]))
+            fails.append(f"missing not_billed {_fmt_want(w)}; got: " + (", ".join(f"{nb['candidate']}/{nb['subject']} [{nb['why']['rule']}]" for nb in doc["not_billed"]) or "none"))
     for w in exp.get("findings", []) or []:
         if not any(_match(w, f) for f in doc["findings"]):
-            fails.append(f"missing finding {w!r}; got: " + ", ".join(f"{f['code']}/{f['severity']}/{f['subject']}" for f in doc["findings"]))
+            fails.append(f"missing finding {_fmt_want(w)}; got: " + (", ".join(f"{f['code']}/{f['severity']}/{f['subject']}" for f in doc["findings"]) or "none"))
     for code in exp.get("no_findings", []) or []:
         hits = [f for f in doc["findings"] if f["code"] == code]
         if hits:
-            fails.append(f"finding {code} must not be raised, got: {hits[0]['message']}")
-    fired = {x["why"]["rule"] for x in lines + doc["not_billed"] + doc["findings"]}
-    fired |= {r for x in lines for r in []}
+            fails.append(f"finding {code} must not be raised, got ({hits[0]['subject']}): {hits[0]['message']}")
+    on_claim = {x["why"]["rule"] for x in lines + doc["not_billed"] + doc["findings"]}
+    all_fired = set(fired) if fired is not None else on_claim
     for rid in exp.get("rules", []) or []:
-        if rid not in fired:
-            fails.append(f"rule {rid} did not fire; fired: {', '.join(sorted(fired))}")
+        if rid not in all_fired:
+            fails.append(f"rule {rid} did not fire; fired: {', '.join(sorted(all_fired)) or 'none'}")
     for rid in exp.get("not_rules", []) or []:
-        if rid in fired:
-            fails.append(f"rule {rid} must not fire")
+        if rid in all_fired:
+            where = [x for x in lines + doc["not_billed"] + doc["findings"] if x["why"]["rule"] == rid]
+            fails.append(f"rule {rid} must not fire" + (f", but it explains: {where[0]['why']['text']}" if where else ""))
     if "clean" in exp and bool(exp["clean"]) != claim.clean:
         errs = [f"{f['code']}: {f['message']}" for f in doc["findings"] if f["severity"] == "error"]
         fails.append(f"clean is {claim.clean}, expected {exp['clean']}" + (f" (errors: {'; '.join(errs)})" if errs else ""))
     return fails
 
 
+def _fmt_want(w: Any) -> str:
+    if isinstance(w, dict):
+        return "{" + ", ".join(f"{k}: {v}" for k, v in w.items()) + "}"
+    return repr(w)
+
+
+# --------------------------------------------------------------------------------------------
+# solving with provenance
+
+
+@dataclass
+class Solved:
+    """One encounter's claim together with the raw answer, its context and the program."""
+
+    claim: Claim
+    answer: Any
+    context: Any
+    program: Any
+
+    @property
+    def fired(self) -> frozenset[str]:
+        return frozenset(self.program.rules[n].tag.id for recs in self.answer.why.values() for n, _v in recs)
+
+
+def solve_detailed(
+    batch: Sequence[Loaded],
+    policy: Optional[str] = "medicare",
+    rules: Sequence[str | Path] = (),
+    switches: Optional[Sequence[Sequence[str]]] = None,
+) -> list[Solved]:
+    """Like :func:`oncologic.solver.code_encounters`, keeping the answers (for ``rules:`` checks
+    and ``oncologic explain``)."""
+    from . import engine
+    from .facts import encounter_facts
+    from .render import build_claim
+    from .solver import rule_paths
+
+    extra = rule_paths(policy, rules)
+    facts: list = []
+    contexts = []
+    for e, loaded in enumerate(batch, start=1):
+        sw = tuple(switches[e - 1]) if switches else ()
+        fs, ctx = encounter_facts(loaded, e, sw)
+        facts.extend(fs)
+        contexts.append(ctx)
+    prog, answers = engine.solve(facts, extra)
+    out = []
+    for ctx in contexts:
+        ans = answers.get(ctx.number, engine.Answer())
+        out.append(Solved(build_claim(prog, ans, ctx), ans, ctx, prog))
+    return out
+
+
+_SWITCH = re.compile(r"\bpolicy\(\s*E\s*,\s*([a-z][a-z0-9_]*)\s*\)")
+
+
+@lru_cache(maxsize=4)
+def _switches_in(files: tuple[str, ...]) -> frozenset[str]:
+    out: set[str] = set()
+    for name in files:
+        out.update(_SWITCH.findall(Path(name).read_text(encoding="utf-8")))
+    return frozenset(out)
+
+
+def known_switches() -> frozenset[str]:
+    """Every policy switch a standard rule tests (``policy(E,name)``)."""
+    from . import refdata
+
+    return _switches_in(tuple(str(p) for p in refdata.rule_files()))
+
+
+@lru_cache(maxsize=1)
+def known_rule_ids() -> frozenset[str]:
+    from . import engine
+
+    return frozenset(r.tag.id for r in engine.load_program().rules)
+
+
+# --------------------------------------------------------------------------------------------
+# running
+
+
 def run_cases(cases: list[Case]) -> list[Outcome]:
     """Run cases, batching those that share a profile and rule files into one solve."""
-    from .solver import code_encounters
-
     outcomes: dict[int, Outcome] = {}
     groups: dict[tuple, list[tuple[int, Case, Loaded]]] = {}
+    switches_known = None
     for n, case in enumerate(cases):
         out = Outcome(case)
         outcomes[n] = out
+        if case.data.get("skip"):
+            out.skipped = str(case.data["skip"])
+            continue
+        needed = case.data.get("requires_rules") or []
+        if isinstance(needed, str):
+            needed = [needed]
+        missing = [r for r in needed if r not in known_rule_ids()]
+        if missing:
+            out.skipped = f"rule(s) not written yet: {', '.join(missing)}"
+            continue
+        if case.switches:
+            switches_known = switches_known or known_switches()
+            bad = [s for s in case.switches if s not in switches_known]
+            if bad:
+                out.failures.append(
+                    f"unknown policy switch(es) {', '.join(bad)}; the rules test: {', '.join(sorted(switches_known))}"
+                )
+                continue
         try:
             loaded = validate(encounter_document(case), case.id)
         except InputError as exc:
@@ -227,30 +429,94 @@ def run_cases(cases: list[Case]) -> list[Outcome]:
         except CaseFileError as exc:
             out.failures.append(str(exc))
             continue
-        if "error" in case.data:
-            out.failures.append(f"input accepted, expected rejection containing {case.data['error']!r}")
-            continue
         groups.setdefault(case.group, []).append((n, case, loaded))
     for (policy, rules), members in groups.items():
-        try:
-            claims = code_encounters([m[2] for m in members], policy=policy, rules=rules, policies=[m[1].switches for m in members])
-        except InputError as exc:
-            for n, case, _ in members:
-                if case.data.get("error") and str(case.data["error"]) in exc.render():
-                    continue
-                outcomes[n].failures.append(f"input rejected while building facts: {exc.render()}")
+        results = _solve_group(policy, rules, members, outcomes)
+        if results is None:
             continue
-        for (n, case, _), claim in zip(members, claims):
-            outcomes[n].claim = claim
-            outcomes[n].failures.extend(check(case, claim))
+        for (n, case, _), solved in zip(members, results):
+            out = outcomes[n]
+            if isinstance(solved, str):
+                out.failures.append(solved)
+                continue
+            if solved is None:  # expected rejection happened
+                continue
+            if "error" in case.data:
+                out.failures.append(f"input accepted, expected rejection containing {case.data['error']!r}")
+                continue
+            out.claim = solved.claim
+            out.fired = solved.fired
+            out.failures.extend(check(case, solved.claim, solved.fired))
     return [outcomes[n] for n in range(len(cases))]
+
+
+def _solve_group(policy, rules, members, outcomes):
+    """Solve one group; on an input error while building facts, fall back to one by one so the
+    error lands on the case that caused it."""
+    from .engine import EncodingError, StrictModeError
+
+    try:
+        return solve_detailed([m[2] for m in members], policy=policy, rules=rules, switches=[m[1].switches for m in members])
+    except InputError:
+        pass  # find the case that caused it, below
+    except (EncodingError, StrictModeError, ValueError, RuntimeError) as exc:
+        for n, _case, _ in members:
+            outcomes[n].failures.append(f"the rules could not run: {exc}")
+        return None
+    out: list = []
+    for n, case, loaded in members:
+        try:
+            out.append(solve_detailed([loaded], policy=policy, rules=rules, switches=[case.switches])[0])
+        except InputError as exc:
+            want = case.data.get("error")
+            if want is not None and str(want) in exc.render():
+                out.append(None)
+            else:
+                out.append(f"input rejected while building facts: {exc.render()}")
+    return out
 
 
 def discover(paths: list[Path]) -> list[Path]:
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            out += sorted(x for x in p.rglob("*.yaml") if x.is_file())
+            out += sorted(x for x in p.rglob("*.y*ml") if x.is_file() and x.suffix in (".yaml", ".yml"))
         else:
             out.append(p)
     return out
+
+
+def select(cases: Iterable[Case], keywords: Sequence[str]) -> list[Case]:
+    """Cases whose id (``file.yaml::name``) contains any keyword (case-insensitive); a keyword
+    ``not X`` excludes. No keywords: every case."""
+    cases = list(cases)
+    if not keywords:
+        return cases
+    inc = [k.lower() for k in keywords if not k.lower().startswith("not ")]
+    exc = [k[4:].strip().lower() for k in keywords if k.lower().startswith("not ")]
+    out = []
+    for c in cases:
+        ident = c.id.lower()
+        if inc and not any(k in ident for k in inc):
+            continue
+        if any(k in ident for k in exc):
+            continue
+        out.append(c)
+    return out
+
+
+def report(outcome: Outcome) -> str:
+    """The failure report of one case, as ``oncologic test`` and pytest print it."""
+    c = outcome.case
+    head = f"FAIL {c.id}"
+    if c.description:
+        head += f"\n  ({c.description})"
+    body = "\n".join("  " + line for f in outcome.failures for line in f.splitlines())
+    where = f"  policy: {c.policy or '(none)'}" + (f"; switches: {', '.join(c.switches)}" if c.switches else "")
+    return f"{head}\n{where}\n{body}\n  reproduce: oncologic test {c.path} -k {_shell_quote(c.name)}"
+
+
+def _shell_quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)

@@ -17,7 +17,10 @@ def _fail_input(exc) -> None:
 
 # Commands that live in their own modules, loaded only when called (so --help stays instant).
 # name -> ("module", "function", "one-line help")
-LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {}
+LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "test": (".commands.test", "test", "Run YAML case files; print each failure as a diff of claim lines."),
+    "explain": (".commands.explain", "explain", "Show the derivation tree behind a claim line, rejected candidate or finding."),
+}
 
 
 class LazyGroup(click.Group):

@@ -50,12 +50,16 @@ class CaseItem(pytest.Item):
 
     def runtest(self):
         outcome = self.parent.outcomes()[self.case.index]
+        if outcome.skipped:
+            pytest.skip(outcome.skipped)
         if outcome.failures:
-            raise CaseFailure("\n".join(outcome.failures))
+            from .cases import report
+
+            raise CaseFailure(report(outcome))
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, CaseFailure):
-            return f"case {self.case.id} failed:\n{excinfo.value}\n(reproduce: oncologic test {self.case.path} -k {self.case.name!r})"
+            return str(excinfo.value)
         return super().repr_failure(excinfo)
 
     def reportinfo(self):

@@ -1,0 +1,55 @@
+"""``oncologic test``: run YAML case files and print each failure as a readable diff."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.option("-k", "keywords", multiple=True, metavar="NAME",
+              help="Run only cases whose 'file.yaml::name' contains NAME (case-insensitive; repeatable; 'not NAME' excludes).")
+@click.option("-v", "--verbose", is_flag=True, help="List every case with its result.")
+def test(paths: tuple[str, ...], keywords: tuple[str, ...], verbose: bool) -> None:
+    """Run YAML case files (default: tests/cases); exit status 1 when a case fails.
+
+    The same files run under pytest through the plugin oncologic installs."""
+    from ..cases import CaseFileError, discover, load_cases, report, run_cases, select
+
+    roots = [Path(p) for p in paths] or [Path("tests/cases")]
+    if not paths and not roots[0].is_dir():
+        click.echo("error: no PATHS given and no tests/cases folder here", err=True)
+        sys.exit(2)
+    files = discover(roots)
+    cases = []
+    problems = []
+    for f in files:
+        try:
+            cases += load_cases(f)
+        except CaseFileError as exc:
+            problems.append(str(exc))
+    for p in problems:
+        click.echo(f"error: {p}", err=True)
+    chosen = select(cases, keywords)
+    if not chosen:
+        click.echo("no cases selected" + (f" by -k {' '.join(keywords)}" if keywords else ""), err=True)
+        sys.exit(2 if problems or not cases else 5)
+    outcomes = run_cases(chosen)
+    failed = [o for o in outcomes if o.failures]
+    skipped = [o for o in outcomes if o.skipped and not o.failures]
+    for o in outcomes:
+        if o.failures:
+            click.echo(report(o))
+            click.echo("")
+        elif verbose:
+            status = f"SKIP ({o.skipped})" if o.skipped else "PASS"
+            click.echo(f"{status} {o.case.id}")
+    passed = len(outcomes) - len(failed) - len(skipped)
+    summary = f"{passed} passed, {len(failed)} failed, {len(skipped)} skipped ({len(files)} file(s))"
+    click.echo(("FAILED: " if failed or problems else "OK: ") + summary)
+    if problems:
+        sys.exit(2)
+    sys.exit(1 if failed else 0)
