@@ -67,13 +67,18 @@ def read_text(path: str) -> tuple[str, str]:
 
 
 def parse_document(text: str, source: str = "") -> Any:
-    """JSON, or YAML when the text is not JSON."""
+    """JSON, or YAML when the text is not JSON.
+
+    A document that opens with ``{`` or ``[`` is read as JSON first; when that fails it may
+    still be a YAML flow mapping (``{id: E1, ...}``), so YAML gets a try, and the JSON error is
+    reported only when YAML cannot read it either."""
     stripped = text.lstrip()
+    json_error = None
     if stripped.startswith("{") or stripped.startswith("["):
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise InputError([("(document)", f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")], source) from None
+            json_error = InputError([("(document)", f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")], source)
     try:
         import yaml
     except ImportError:  # pragma: no cover - PyYAML is a dependency
@@ -81,6 +86,8 @@ def parse_document(text: str, source: str = "") -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
+        if json_error is not None:
+            raise json_error from None
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
         raise InputError([("(document)", f"invalid YAML{where}: {getattr(exc, 'problem', exc)}")], source) from None
