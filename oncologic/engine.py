@@ -307,6 +307,52 @@ def from_symbol(sym: clingo.Symbol) -> Any:
     return Const("#sup")
 
 
+def ground_literal(text: str, binding: dict[str, Any]) -> tuple[str, Optional[tuple], str]:
+    """Substitute variable values into the text of a body literal (``TaggedRule.body``) for
+    ``oncologic explain``: returns (predicate, arguments as Python values or None when some
+    variable, e.g. ``_``, stays unbound, the literal's text with the values filled in)."""
+    term = _literal_term(text)
+
+    class _Subst(ast.Transformer):
+        def visit_Variable(self, node):  # noqa: N802 - clingo naming
+            if node.name in binding:
+                return ast.SymbolicTerm(node.location, to_symbol(binding[node.name]))
+            return node
+
+    filled = _Subst()(term)
+    shown = str(filled)
+    if _vars(filled) or "_" in _free(filled):
+        name = term.name if term.ast_type == ast.ASTType.Function else shown
+        return name, None, shown
+    sym = clingo.parse_term(shown)
+    return sym.name, tuple(from_symbol(a) for a in sym.arguments), str(sym)
+
+
+def _free(node) -> set[str]:
+    names: set[str] = set()
+
+    class _All(ast.Transformer):
+        def visit_Variable(self, var):  # noqa: N802 - clingo naming
+            names.add(var.name)
+            return var
+
+    _All()(node)
+    return names
+
+
+_LITERALS: dict[str, Any] = {}
+
+
+def _literal_term(text: str):
+    term = _LITERALS.get(text)
+    if term is None:
+        found: list = []
+        ast.parse_string(f"#false :- {text}.", lambda stm: found.append(stm) if stm.ast_type == ast.ASTType.Rule else None)
+        term = found[0].body[0].atom.symbol
+        _LITERALS[text] = term
+    return term
+
+
 # ------------------------------------------------------------------------------------------
 # solving
 

@@ -1,0 +1,337 @@
+"""``oncologic explain``: the derivation behind a claim line, a rejected candidate or a finding.
+
+The engine records, for every tagged rule that fired, the values of its variables (``_why``
+atoms). A tree node is one atom: the tagged rule(s) that derived it, their sentence, and one
+child per positive body literal of that rule, with the values filled in. A child that has its
+own ``_why`` records is expanded the same way; a child without one is an input fact (shown with
+the input item it came from), a reference-data fact, or a fact/derived atom of an untagged rule.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import click
+
+# input predicates (encodings/interface.lp) -> how their arguments after E name an input item
+ADMIN_PREDS = frozenset(
+    "admin route access start stop purpose primary_reason separate_access discontinued pump research lesions day".split()
+)
+DRUG_PREDS = frozenset(
+    ("drug drug_code drug_code_from_ndc drug_ndc drug_named drug_manufacturer drug_name drug_manufacturer_name "
+     "drug_kind dose container container_size container_count discarded supplied_by substance").split()
+)
+INDEXED_PREDS = {
+    "service": "s", "separately_identifiable": "s", "diagnosis": "dx",
+    "auth": "auth", "auth_code": "auth", "auth_window": "auth", "auth_units": "auth", "auth_used": "auth",
+    "evidence": "ev",
+}
+ENCOUNTER_PREDS = {
+    "encounter": "encounter", "setting": "setting", "dos": "date_of_service", "payer": "payer",
+    "payer_type": "payer.type", "coverage": "payer.coverage", "member_id": "payer.member_id",
+    "trial": "clinical_trial", "trial_nct": "clinical_trial.nct", "trial_qualifying": "clinical_trial.qualifying",
+    "grid": "clinical_trial.billing_grid", "plan": "treatment_plan", "plan_drug": "treatment_plan.drugs",
+    "plan_cycle": "treatment_plan.cycle", "plan_cycles": "treatment_plan.planned_cycles",
+    "plan_dx": "treatment_plan.diagnoses", "plan_modification": "treatment_plan.modifications",
+    "policy": "switches / policy profile",
+}
+REFERENCE_PREFIXES = ("hcpcs", "asp_limit", "ndc", "mue", "ncci", "icd10", "table")
+PROFILE_PREDS = frozenset({"policy_on", "policy_code_kind"})
+
+MAX_DEPTH = 14
+_DEFINED: dict[int, dict] = {}
+
+
+def _definition_index(prog) -> dict[tuple[str, int], tuple[list[str], list[str]]]:
+    """pred/arity -> (file:line of its facts, file:line of its rules) in the loaded program."""
+    from .. import refdata
+    from ..engine import WHY, _defines
+
+    out: dict[tuple[str, int], tuple[list[str], list[str]]] = {}
+    for stm in prog.statements:
+        sigs = [s for s in _defines(stm) if s[0] != WHY]
+        if not sigs:
+            continue
+        loc = stm.location.begin
+        try:
+            name = str(Path(loc.filename).resolve().relative_to(refdata.ROOT))
+        except ValueError:
+            name = loc.filename
+        place = f"{name}:{loc.line}"
+        body = getattr(stm, "body", None) if "body" in stm.keys() else None
+        for sig in sigs:
+            facts, rules = out.setdefault(sig, ([], []))
+            (rules if body else facts).append(place)
+    for facts, rules in out.values():
+        for lst in (facts, rules):
+            lst[:] = list(dict.fromkeys(lst))
+    return out
+
+
+class Explainer:
+    def __init__(self, solved, max_depth: int = MAX_DEPTH) -> None:
+        self.solved = solved
+        self.prog = solved.program
+        self.ans = solved.answer
+        self.ctx = solved.context
+        self.max_depth = max_depth
+
+    # -- where untagged predicates come from --------------------------------------------------
+    def sources(self, pred: str, arity: int) -> tuple[str, list[str]]:
+        """("fact" | "derived" | "", [file:line, ...]) of the statements that define pred/arity."""
+        index = _DEFINED.get(id(self.prog))
+        if index is None:
+            index = _definition_index(self.prog)
+            _DEFINED[id(self.prog)] = index
+        facts, rules = index.get((pred, arity), ([], []))
+        if rules:
+            return "derived", rules
+        if facts:
+            return "fact", facts
+        return "", []
+
+    # -- atoms ---------------------------------------------------------------------------------
+    def atom_text(self, pred: str, args: tuple) -> str:
+        from ..engine import to_symbol
+        from ..facts import Fn
+
+        return str(to_symbol(Fn(pred, args))) if args else pred
+
+    def classify(self, pred: str, args: Optional[tuple]) -> tuple[str, list[str]]:
+        """(kind, input ids) of an atom without provenance records."""
+        ctx = self.ctx
+        refs: list[str] = []
+        try:
+            if pred in ADMIN_PREDS and args and len(args) >= 2 and isinstance(args[1], int):
+                refs.append(ctx.ref(args[1]))
+                return "input", refs
+            if pred in DRUG_PREDS and args and len(args) >= 3 and all(isinstance(a, int) for a in args[1:3]):
+                from ..facts import Fn
+
+                refs.append(ctx.ref(Fn("d", (args[1], args[2]))))
+                return "input", refs
+            if pred in INDEXED_PREDS and args and len(args) >= 2 and isinstance(args[1], int):
+                names = {"s": "services", "dx": "diagnoses", "auth": "authorizations", "ev": "evidence"}
+                refs.append(f"{names[INDEXED_PREDS[pred]]}[{args[1] - 1}]")
+                return "input", refs
+        except (KeyError, IndexError):
+            pass
+        if pred in ENCOUNTER_PREDS:
+            return "input", [ENCOUNTER_PREDS[pred]]
+        if pred in PROFILE_PREDS:
+            return "profile", []
+        if pred.startswith(REFERENCE_PREFIXES):
+            return "reference", []
+        return "derived", []
+
+    # -- tree ----------------------------------------------------------------------------------
+    def node(self, pred: str, args: Optional[tuple], shown: Optional[str] = None, depth: int = 0,
+             path: frozenset = frozenset()) -> dict:
+        from ..explain import refs_in, render_text
+
+        text = shown or self.atom_text(pred, args or ())
+        out: dict[str, Any] = {"atom": text}
+        if args is None:
+            out["kind"] = "pattern"
+            out["note"] = "any matching atom (the rule uses an anonymous variable here)"
+            return out
+        key = (pred, tuple(args[1:]))
+        records = self.ans.why.get(key, []) if args and isinstance(args[0], int) else []
+        if not records:
+            kind, refs = self.classify(pred, args)
+            if kind == "derived":
+                how, where = self.sources(pred, len(args))
+                kind = how or "derived"
+                if where:
+                    out["at"] = where[:3] + (["..."] if len(where) > 3 else [])
+            out["kind"] = kind
+            if refs:
+                out["input"] = refs
+            return out
+        out["kind"] = "rule"
+        if key in path or depth >= self.max_depth:
+            out["derivations"] = []
+            out["note"] = "shown above" if key in path else "depth limit reached"
+            return out
+        derivations = []
+        for number, values in sorted(records, key=lambda r: (self.prog.rules[r[0]].tag.id, r[0], repr(r[1]))):
+            from ..engine import ground_literal
+
+            rule = self.prog.rules[number]
+            binding = dict(zip(rule.variables, values))
+            children = []
+            for lit in rule.body:
+                try:
+                    cpred, cargs, ctext = ground_literal(lit, binding)
+                except Exception as exc:  # never let a display problem hide the rest of the tree
+                    children.append({"atom": lit, "kind": "unparsed", "note": str(exc)})
+                    continue
+                children.append(self.node(cpred, cargs, ctext, depth + 1, path | {key}))
+            derivations.append(
+                {
+                    "rule": rule.tag.id,
+                    "text": render_text(rule, values, self.ctx),
+                    "ref": rule.tag.ref,
+                    "at": f"{rule.tag.file}:{rule.tag.line}",
+                    "from": refs_in(values, rule, self.ctx),
+                    "body": children,
+                }
+            )
+        out["derivations"] = derivations
+        return out
+
+    # -- claim items ---------------------------------------------------------------------------
+    def line_atoms(self) -> list[tuple[Any, list[tuple], list[tuple]]]:
+        """(line key, charge atoms, charge_mod atoms) in claim line order (as render.py groups them)."""
+        from ..render import _sort_key
+
+        groups: dict[tuple, list[tuple]] = {}
+        for key, code, units, source in self.ans.atoms.get("charge", []):
+            groups.setdefault((key, self.ctx.date_of(source)), []).append((key, code, units, source))
+        mods = self.ans.atoms.get("charge_mod", [])
+        out = []
+        for (key, _date), atoms in sorted(groups.items(), key=lambda kv: (_sort_key(kv[0][0]), kv[0][1])):
+            atoms.sort(key=lambda a: _sort_key(a[3]))
+            out.append((key, atoms, [m for m in mods if m[0] == key]))
+        return out
+
+    def explain_line(self, n: int) -> dict:
+        items = self.line_atoms()
+        if not 1 <= n <= len(items):
+            raise click.UsageError(f"--line {n}: the claim has {len(items)} line(s)")
+        key, atoms, mods = items[n - 1]
+        line = self.solved.claim.lines[n - 1]
+        e = self.ctx.number
+        nodes = [self.node("charge", (e, *a)) for a in atoms]
+        nodes += [self.node("charge_mod", (e, *m)) for m in mods]
+        title = f"line {n}: {line.code}{('-' + '-'.join(line.modifiers)) if line.modifiers else ''} x{line.units}"
+        return {"item": "line", "number": n, "title": title, "rule": line.why.rule, "tree": nodes}
+
+    def explain_not_billed(self, n: int) -> dict:
+        from ..render import _sort_key
+
+        raw = sorted(self.ans.atoms.get("not_billed", []), key=lambda a: (_sort_key(a[0]), a[1]))
+        if not 1 <= n <= len(raw):
+            raise click.UsageError(f"--not-billed {n}: the claim has {len(raw)} rejected candidate(s)")
+        subject, cand = raw[n - 1]
+        nb = self.solved.claim.not_billed[n - 1]
+        return {"item": "not_billed", "number": n, "title": f"not billed {n}: {cand} for {nb.subject}",
+                "rule": nb.why.rule, "tree": [self.node("not_billed", (self.ctx.number, subject, cand))]}
+
+    def explain_finding(self, n: int) -> dict:
+        from ..render import SEVERITY_ORDER, _name, _sort_key
+
+        raw = sorted(self.ans.atoms.get("finding", []),
+                     key=lambda a: (SEVERITY_ORDER.get(_name(a[1]), 9), a[0], _sort_key(a[2])))
+        if not 1 <= n <= len(raw):
+            raise click.UsageError(f"--finding {n}: the claim has {len(raw)} finding(s)")
+        code, sev, subject = raw[n - 1]
+        f = self.solved.claim.findings[n - 1]
+        return {"item": "finding", "number": n, "title": f"finding {n}: {_name(sev)} {code} ({f.subject})",
+                "rule": f.why.rule, "tree": [self.node("finding", (self.ctx.number, code, sev, subject))]}
+
+    def explain_all(self) -> list[dict]:
+        c = self.solved.claim
+        return ([self.explain_line(i) for i in range(1, len(c.lines) + 1)]
+                + [self.explain_not_billed(i) for i in range(1, len(c.not_billed) + 1)]
+                + [self.explain_finding(i) for i in range(1, len(c.findings) + 1)])
+
+
+# --------------------------------------------------------------------------------------------
+# text rendering
+
+KIND_WORDS = {
+    "input": "input",
+    "reference": "reference data (facts/)",
+    "profile": "payer profile",
+    "derived": "derived by an untagged rule",
+    "fact": "fact in the rules",
+    "pattern": "pattern",
+    "unparsed": "not shown",
+}
+
+
+def render_tree(item: dict) -> str:
+    out = [item["title"]]
+    nodes = item["tree"]
+    for i, node in enumerate(nodes):
+        _render_node(node, "", i == len(nodes) - 1, out)
+    return "\n".join(out)
+
+
+def _render_node(node: dict, prefix: str, last: bool, out: list[str]) -> None:
+    branch = "└─ " if last else "├─ "
+    cont = prefix + ("   " if last else "│  ")
+    kind = node.get("kind")
+    if kind == "rule":
+        out.append(f"{prefix}{branch}{node['atom']}")
+        if node.get("note"):
+            out.append(f"{cont}({node['note']})")
+        ders = node.get("derivations", [])
+        for j, d in enumerate(ders):
+            if len(ders) > 1:
+                out.append(f"{cont}derivation {j + 1} of {len(ders)}:")
+            out.append(f"{cont}rule {d['rule']}  ({d['at']})")
+            out.append(f"{cont}  \"{d['text']}\"")
+            if d["ref"]:
+                out.append(f"{cont}  source: {d['ref']}")
+            body = d["body"]
+            for k, child in enumerate(body):
+                _render_node(child, cont, k == len(body) - 1, out)
+    else:
+        detail = node.get("input") or node.get("at")
+        extra = f"  [{KIND_WORDS.get(kind, kind)}" + (f": {', '.join(detail)}" if detail else "") + "]"
+        out.append(f"{prefix}{branch}{node['atom']}{extra}")
+        if node.get("note") and kind != "pattern":
+            out.append(f"{cont}({node['note']})")
+
+
+# --------------------------------------------------------------------------------------------
+# the command
+
+
+@click.command("explain")
+@click.argument("file", type=click.Path(allow_dash=True))
+@click.option("--line", "line", type=int, metavar="N", help="Explain claim line N.")
+@click.option("--not-billed", "not_billed", type=int, metavar="N", help="Explain the N-th rejected candidate.")
+@click.option("--finding", "finding", type=int, metavar="N", help="Explain the N-th finding.")
+@click.option("--json", "as_json", is_flag=True, help="Print the trees as JSON.")
+@click.option("--policy", default="medicare", show_default=True, help="Payer policy profile (encodings/policies/NAME.lp).")
+@click.option("--rules", "rules", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Extra rule file (repeatable).")
+@click.option("--switch", "switches", multiple=True, help="Turn on one policy switch (repeatable).")
+@click.option("--depth", type=int, default=MAX_DEPTH, show_default=True, help="Deepest level of the tree.")
+def explain(file: str, line: Optional[int], not_billed: Optional[int], finding: Optional[int], as_json: bool,
+            policy: str, rules: tuple[str, ...], switches: tuple[str, ...], depth: int) -> None:
+    """Show the derivation behind a claim line, a rejected candidate or a finding as a tree:
+    rule id, its sentence, the facts it used, down to the input items. Without --line,
+    --not-billed or --finding, every item of the claim is explained."""
+    from ..cases import solve_detailed
+    from ..engine import EncodingError, StrictModeError
+    from ..load import InputError, load_file
+
+    try:
+        loaded = load_file(file)
+        solved = solve_detailed([loaded], policy=policy, rules=rules, switches=[switches])[0]
+    except InputError as exc:
+        click.echo(exc.render(), err=True)
+        sys.exit(2)
+    except (EncodingError, StrictModeError, ValueError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    ex = Explainer(solved, max_depth=depth)
+    if line is not None:
+        items = [ex.explain_line(line)]
+    elif not_billed is not None:
+        items = [ex.explain_not_billed(not_billed)]
+    elif finding is not None:
+        items = [ex.explain_finding(finding)]
+    else:
+        items = ex.explain_all()
+    if as_json:
+        click.echo(json.dumps(items if line is None and not_billed is None and finding is None else items[0],
+                              indent=2, ensure_ascii=False, default=str))
+        return
+    click.echo("\n\n".join(render_tree(it) for it in items))
