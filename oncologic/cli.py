@@ -20,6 +20,8 @@ def _fail_input(exc) -> None:
 LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "test": (".commands.test", "test", "Run YAML case files; print each failure as a diff of claim lines."),
     "explain": (".commands.explain", "explain", "Show the derivation tree behind a claim line, rejected candidate or finding."),
+    "audit": (".commands.audit_cmd", "audit", "Compare a posted claim (X12 837 or claim JSON) with what the documentation supports."),
+    "report": (".commands.report_cmd", "report", "Write a self-contained HTML report: a session timeline, or a batch summary."),
 }
 
 
@@ -61,7 +63,10 @@ def main() -> None:
 @click.option("--policy", default="medicare", show_default=True, help="Payer policy profile (encodings/policies/NAME.lp).")
 @click.option("--rules", "rules", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Extra rule file on top of the standard rules (repeatable).")
 @click.option("--switch", "switches", multiple=True, help="Turn on one policy switch of decisions.md for this run (repeatable).")
-def solve(file: str, as_json: bool, policy: str, rules: tuple[str, ...], switches: tuple[str, ...]) -> None:
+@click.option("--from", "source", type=click.Choice(["native", "fhir"]), default="native", show_default=True, help="Input format: the contract's encounter, or a FHIR R4 Bundle (JSON).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "x12-837p", "x12-837i", "fhir-claim"]), default=None, help="Output format (default table; --json = json).")
+@click.option("--config", "config", type=click.Path(exists=True, dir_okay=False), default=None, help="Envelope config (TOML/YAML/JSON) for x12-837p/x12-837i/fhir-claim; see docs/formats.md.")
+def solve(file: str, as_json: bool, policy: str, rules: tuple[str, ...], switches: tuple[str, ...], source: str = "native", fmt=None, config=None) -> None:
     """Code one encounter (JSON or YAML; - for standard input)."""
     from .engine import EncodingError
     from .load import InputError, load_file
@@ -69,7 +74,12 @@ def solve(file: str, as_json: bool, policy: str, rules: tuple[str, ...], switche
     from .solver import code_encounters
 
     try:
-        loaded = load_file(file)
+        if source == "fhir":
+            from .fhir import load_bundle
+
+            loaded = load_bundle(file)
+        else:
+            loaded = load_file(file)
     except InputError as exc:
         _fail_input(exc)
         return
@@ -83,7 +93,26 @@ def solve(file: str, as_json: bool, policy: str, rules: tuple[str, ...], switche
     except (EncodingError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    click.echo(claim_json(claim) if as_json else claim_table(claim), nl=False)
+    fmt = fmt or ("json" if as_json else "table")
+    if fmt in ("x12-837p", "x12-837i", "fhir-claim"):
+        from .x12 import X12Error, load_config
+
+        try:
+            cfg = load_config(config)
+            if fmt == "fhir-claim":
+                from .fhir_claim import claim_resource_json
+
+                text = claim_resource_json(claim, loaded.encounter, cfg)
+            else:
+                from .x12 import to_837
+
+                text = to_837(claim, loaded.encounter, cfg, kind="P" if fmt == "x12-837p" else "I")
+        except X12Error as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        click.echo(text, nl=False)
+        return
+    click.echo(claim_json(claim) if fmt == "json" else claim_table(claim), nl=False)
 
 
 @main.command()

@@ -1,0 +1,466 @@
+"""X12 005010 837 claims: write the engine's claim as an 837P (office) or 837I (facility), and read
+the service lines of a posted 837 back (for ``oncologic audit``).
+
+Nothing here decides a code. The lines, units, modifiers, NDCs, notes and diagnoses come from the
+:class:`~oncologic.model.Claim`; the revenue code of a facility line comes from the claim data the
+encodings emit (``claim_data["revenue_code"]``, see ``encodings/claim/revenue.lp``); condition codes
+and the clinical-trial number come from claim data too. What the engine cannot know (submitter,
+receiver, billing provider, NPI, tax id, patient demographics, charge amounts) comes from a small
+config file (TOML, YAML or JSON); every field has a documented default (``docs/formats.md``).
+
+Segment layout (005010X222A1 professional, 005010X223A2 institutional)::
+
+    ISA GS ST BHT  1000A NM1*41 PER  1000B NM1*40
+    2000A HL*1**20*1  2010AA NM1*85 N3 N4 REF*EI
+    2000B HL*2*1*22*0 SBR  2010BA NM1*IL N3 N4 DMG  2010BB NM1*PR
+    2300 CLM [DTP*434 CL1 (837I)] [REF*P4] [NTE] HI*ABK/ABF [HI*BG] [2310A NM1*71 (837I)]
+    2400 LX SV1|SV2 DTP*472 [NTE]  2410 LIN*N4 CTP
+    SE GE IEA
+
+Untrusted strings (ids, names, notes) never break the interchange: the delimiter characters are
+replaced by spaces and lengths are cut to the element's maximum.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Optional
+
+from .model import Claim, Encounter
+
+ELEMENT = "*"
+COMPONENT = ":"
+REPETITION = "^"
+SEGMENT = "~"
+
+# SBR09 claim filing indicator by payer type (X12 code list; institutional Medicare claims use MA)
+_FILING = {
+    ("P", "medicare"): "MB",
+    ("I", "medicare"): "MA",
+    ("P", "medicare_advantage"): "16",
+    ("I", "medicare_advantage"): "16",
+    ("P", "medicaid"): "MC",
+    ("I", "medicaid"): "MC",
+    ("P", "commercial"): "CI",
+    ("I", "commercial"): "CI",
+}
+
+
+class X12Error(ValueError):
+    """The claim cannot be written as an 837 (a config value is missing or malformed)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# config
+
+
+@dataclass
+class Party:
+    name: str
+    id: str
+
+
+@dataclass
+class X12Config:
+    """Envelope values the engine cannot know. Defaults are placeholders for a test interchange."""
+
+    sender_qualifier: str = "ZZ"
+    sender_id: str = "ONCOLOGIC"
+    receiver_qualifier: str = "ZZ"
+    receiver_id: str = "CLEARINGHOUSE"
+    usage: str = "T"  # ISA15: T test, P production
+    control_number: int = 1
+    created: Optional[str] = None  # "2026-03-05T10:15"; default: the date of service at 00:00
+    submitter_name: str = "ONCOLOGIC SUBMITTER"
+    submitter_id: str = "ONCOLOGIC"
+    submitter_contact: str = "BILLING OFFICE"
+    submitter_phone: str = "5555550100"
+    receiver_name: str = "CLEARINGHOUSE"
+    billing_name: str = "ONCOLOGY PRACTICE"
+    billing_npi: str = "1234567893"  # a check-digit-valid placeholder NPI
+    billing_tax_id: str = "000000000"
+    billing_address: str = "1 MAIN STREET"
+    billing_city: str = "ANYTOWN"
+    billing_state: str = "MD"
+    billing_zip: str = "212010000"
+    attending_last: str = "ATTENDING"
+    attending_first: str = "PHYSICIAN"
+    attending_npi: str = "1234567893"
+    payer_name: Optional[str] = None  # default: the encounter's payer name
+    payer_id: str = "PAYERID"
+    subscriber_last: str = "PATIENT"
+    subscriber_first: str = "UNKNOWN"
+    subscriber_dob: str = "19500101"
+    subscriber_sex: str = "U"
+    subscriber_address: str = "UNKNOWN"
+    subscriber_city: str = "ANYTOWN"
+    subscriber_state: str = "MD"
+    subscriber_zip: str = "212010000"
+    charges: dict[str, Decimal] = field(default_factory=dict)  # per-unit charge by code; default 0
+    revenue_codes: dict[str, str] = field(default_factory=dict)  # facility lines the engine maps to none
+
+
+_SECTIONS = {
+    "interchange": {"sender_qualifier", "sender_id", "receiver_qualifier", "receiver_id", "usage", "control_number", "created"},
+    "submitter": {"name": "submitter_name", "id": "submitter_id", "contact": "submitter_contact", "phone": "submitter_phone"},
+    "receiver": {"name": "receiver_name"},
+    "billing_provider": {"name": "billing_name", "npi": "billing_npi", "tax_id": "billing_tax_id", "address": "billing_address",
+                         "city": "billing_city", "state": "billing_state", "zip": "billing_zip"},
+    "attending": {"last_name": "attending_last", "first_name": "attending_first", "npi": "attending_npi"},
+    "payer": {"name": "payer_name", "id": "payer_id"},
+    "subscriber": {"last_name": "subscriber_last", "first_name": "subscriber_first", "birth_date": "subscriber_dob",
+                   "sex": "subscriber_sex", "address": "subscriber_address", "city": "subscriber_city",
+                   "state": "subscriber_state", "zip": "subscriber_zip"},
+}
+
+
+def load_config(path: Optional[str | Path]) -> X12Config:
+    """Read the envelope config (``.toml``, ``.yaml``/``.yml`` or ``.json``); None gives the defaults."""
+    cfg = X12Config()
+    if path is None:
+        return cfg
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise X12Error(f"{p}: cannot read config: {exc.strerror}") from None
+    try:
+        if p.suffix == ".toml":
+            try:
+                import tomllib  # type: ignore[import-not-found]
+            except ImportError:  # pragma: no cover - Python 3.10
+                import tomli as tomllib  # type: ignore[no-redef]
+            data = tomllib.loads(text)
+        elif p.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            data = json.loads(text)
+    except Exception as exc:  # noqa: BLE001 - any parser error is a bad config
+        raise X12Error(f"{p}: not a valid config file: {exc}") from None
+    if not isinstance(data, dict):
+        raise X12Error(f"{p}: the config is a mapping of sections")
+    for section, value in data.items():
+        where = f"{p}: {section}"
+        if section in ("charges", "revenue_codes"):
+            if not isinstance(value, dict):
+                raise X12Error(f"{where}: a mapping of code -> value")
+            for code, v in value.items():
+                if section == "charges":
+                    try:
+                        amount = Decimal(str(v))
+                    except Exception:  # noqa: BLE001
+                        raise X12Error(f"{where}.{code}: not an amount") from None
+                    if amount < 0:
+                        raise X12Error(f"{where}.{code}: a charge cannot be negative")
+                    cfg.charges[str(code)] = amount
+                else:
+                    if not re.fullmatch(r"[0-9]{4}", str(v)):
+                        raise X12Error(f"{where}.{code}: a revenue code is 4 digits")
+                    cfg.revenue_codes[str(code)] = str(v)
+            continue
+        if section not in _SECTIONS or not isinstance(value, dict):
+            raise X12Error(f"{where}: unknown section (known: {', '.join(sorted([*_SECTIONS, 'charges', 'revenue_codes']))})")
+        names = _SECTIONS[section]
+        for key, v in value.items():
+            attr = key if isinstance(names, set) and key in names else (names.get(key) if isinstance(names, dict) else None)
+            if attr is None:
+                raise X12Error(f"{where}.{key}: unknown field")
+            if attr == "control_number":
+                if not isinstance(v, int) or not 0 < v < 10**9:
+                    raise X12Error(f"{where}.{key}: an integer from 1 to 999999999")
+            elif attr == "usage" and v not in ("T", "P"):
+                raise X12Error(f"{where}.{key}: T (test) or P (production)")
+            elif v is not None and not isinstance(v, (str, int)):
+                raise X12Error(f"{where}.{key}: a string")
+            setattr(cfg, attr, v if attr == "control_number" or v is None else str(v))
+    if cfg.created is not None:
+        try:
+            dt.datetime.fromisoformat(cfg.created)
+        except ValueError:
+            raise X12Error(f"{p}: interchange.created: an ISO datetime such as 2026-03-05T10:15") from None
+    return cfg
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+
+
+def clean(value: Any, max_len: int = 60) -> str:
+    """A free-text value made safe for an X12 element: delimiters and control characters become
+    spaces, runs of spaces collapse, upper case, cut to ``max_len``."""
+    text = re.sub(r"[~*:^\x00-\x1f\x7f]", " ", str(value))
+    text = re.sub(r"[^\x20-\x7e]", "?", text)
+    text = re.sub(r" +", " ", text).strip().upper()
+    return text[:max_len].rstrip()
+
+
+def _amount(d: Decimal) -> str:
+    q = d.quantize(Decimal("0.01"))
+    text = format(q.normalize(), "f")
+    return text
+
+
+def _num(value: Any) -> str:
+    d = Decimal(str(value))
+    return format(d.normalize(), "f") if d != d.to_integral_value() else str(int(d))
+
+
+def _dx(code: str) -> str:
+    return code.replace(".", "")
+
+
+def revenue_map(claim: Claim) -> dict[str, str]:
+    """Code -> revenue code from the claim data the encodings emit (``rev(Code, Revenue)``)."""
+    out: dict[str, str] = {}
+    for value in claim.claim_data.get("revenue_code", []):
+        m = re.fullmatch(r"rev\(\s*([0-9A-Z]{5})\s*,\s*([0-9]{4})\s*\)", value.strip())
+        if m:
+            out[m.group(1)] = m.group(2)
+    return out
+
+
+def trial_number(claim: Claim) -> Optional[str]:
+    """The 8-digit clinical-trial identifier the encodings put in claim data, if any."""
+    for key in ("trial_number", "clinical_trial_number", "nct"):
+        for value in claim.claim_data.get(key, []):
+            m = re.search(r"([0-9]{8})", value)
+            if m:
+                return m.group(1)
+    return None
+
+
+def condition_codes(claim: Claim) -> list[str]:
+    out: list[str] = []
+    for key in ("condition_code", "condition_codes"):
+        for value in claim.claim_data.get(key, []):
+            v = value.strip().upper()
+            if re.fullmatch(r"[0-9A-Z]{2}", v) and v not in out:
+                out.append(v)
+    return out
+
+
+def claim_diagnoses(claim: Claim, enc: Encounter) -> list[str]:
+    """The claim's diagnosis list (HI): the encounter's diagnoses, then any line diagnosis not in it."""
+    out = list(enc.diagnoses)
+    for ln in claim.lines:
+        for d in ln.diagnoses:
+            if d not in out:
+                out.append(d)
+    return out
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.segments: list[str] = []
+
+    def seg(self, *elements: Any) -> None:
+        parts = ["" if e is None else str(e) for e in elements]
+        while len(parts) > 1 and parts[-1] == "":
+            parts.pop()
+        self.segments.append(ELEMENT.join(parts))
+
+
+def to_837(claim: Claim, enc: Encounter, cfg: Optional[X12Config] = None, kind: Optional[str] = None) -> str:
+    """The claim as one 005010 837 interchange. ``kind`` is ``"P"`` (837P) or ``"I"`` (837I);
+    by default the encounter's setting decides (office -> P, facility -> I)."""
+    cfg = cfg or X12Config()
+    kind = kind or ("I" if claim.setting == "facility" else "P")
+    if kind not in ("P", "I"):
+        raise X12Error(f"unknown 837 kind {kind!r} (P or I)")
+    version = "005010X222A1" if kind == "P" else "005010X223A2"
+    created = dt.datetime.fromisoformat(cfg.created) if cfg.created else dt.datetime.combine(enc.date_of_service, dt.time())
+    ctl = cfg.control_number
+    dxs = claim_diagnoses(claim, enc)
+    if len(dxs) > 12:
+        raise X12Error(f"the claim has {len(dxs)} diagnoses; an 837 carries at most 12 in one HI segment")
+    revenue = {**revenue_map(claim), **cfg.revenue_codes}
+
+    w = _Writer()
+    isa = [
+        "ISA", "00", " " * 10, "00", " " * 10,
+        cfg.sender_qualifier[:2].ljust(2), clean(cfg.sender_id, 15).ljust(15),
+        cfg.receiver_qualifier[:2].ljust(2), clean(cfg.receiver_id, 15).ljust(15),
+        created.strftime("%y%m%d"), created.strftime("%H%M"), REPETITION, "00501", f"{ctl:09d}", "0", cfg.usage, COMPONENT,
+    ]
+    w.segments.append(ELEMENT.join(isa))
+    w.seg("GS", "HC", clean(cfg.sender_id, 15), clean(cfg.receiver_id, 15), created.strftime("%Y%m%d"), created.strftime("%H%M"), ctl, "X", version)
+    st_index = len(w.segments)
+    w.seg("ST", "837", "0001", version)
+    w.seg("BHT", "0019", "00", clean(claim.encounter, 30) or "CLAIM", created.strftime("%Y%m%d"), created.strftime("%H%M"), "CH")
+    # 1000A submitter, 1000B receiver
+    w.seg("NM1", "41", "2", clean(cfg.submitter_name, 60), "", "", "", "", "46", clean(cfg.submitter_id, 80))
+    w.seg("PER", "IC", clean(cfg.submitter_contact, 60), "TE", re.sub(r"[^0-9]", "", cfg.submitter_phone) or "0000000000")
+    w.seg("NM1", "40", "2", clean(cfg.receiver_name, 60), "", "", "", "", "46", clean(cfg.receiver_id, 80))
+    # 2000A / 2010AA billing provider
+    w.seg("HL", "1", "", "20", "1")
+    w.seg("NM1", "85", "2", clean(cfg.billing_name, 60), "", "", "", "", "XX", clean(cfg.billing_npi, 10))
+    w.seg("N3", clean(cfg.billing_address, 55))
+    w.seg("N4", clean(cfg.billing_city, 30), clean(cfg.billing_state, 2), clean(cfg.billing_zip, 15))
+    w.seg("REF", "EI", clean(cfg.billing_tax_id, 9))
+    # 2000B subscriber (the patient), 2010BA, 2010BB payer
+    payer_type = enc.payer.type if enc.payer else "commercial"
+    w.seg("HL", "2", "1", "22", "0")
+    w.seg("SBR", "P", "18", "", "", "", "", "", "", _FILING[(kind, payer_type)])
+    member = clean(enc.payer.member_id, 80) if enc.payer and enc.payer.member_id else "UNKNOWN"
+    w.seg("NM1", "IL", "1", clean(cfg.subscriber_last, 60), clean(cfg.subscriber_first, 35), "", "", "", "MI", member)
+    w.seg("N3", clean(cfg.subscriber_address, 55))
+    w.seg("N4", clean(cfg.subscriber_city, 30), clean(cfg.subscriber_state, 2), clean(cfg.subscriber_zip, 15))
+    w.seg("DMG", "D8", clean(cfg.subscriber_dob, 8), clean(cfg.subscriber_sex, 1))
+    payer_name = cfg.payer_name or (enc.payer.name if enc.payer and enc.payer.name else "PAYER")
+    w.seg("NM1", "PR", "2", clean(payer_name, 60), "", "", "", "", "PI", clean(cfg.payer_id, 80))
+
+    # 2300 claim
+    charges = [cfg.charges.get(ln.code, Decimal(0)) * ln.units for ln in claim.lines]
+    total = sum(charges, Decimal(0))
+    claim_id = clean(claim.encounter, 38) or "CLAIM"
+    if kind == "P":
+        w.seg("CLM", claim_id, _amount(total), "", "", COMPONENT.join(["11", "B", "1"]), "Y", "A", "Y", "Y")
+    else:
+        w.seg("CLM", claim_id, _amount(total), "", "", COMPONENT.join(["13", "A", "1"]), "", "A", "Y", "Y")
+        day = enc.date_of_service.strftime("%Y%m%d")
+        last = max([ln.date for ln in claim.lines], default=enc.date_of_service).strftime("%Y%m%d")
+        w.seg("DTP", "434", "RD8", f"{day}-{last}")
+        w.seg("CL1", "", "", "01")  # CL1-03 patient status 01: discharged to home (outpatient visit)
+    nct = trial_number(claim)
+    if nct:
+        w.seg("REF", "P4", nct)
+    hi = [COMPONENT.join(["ABK" if i == 0 else "ABF", _dx(code)]) for i, code in enumerate(dxs)]
+    if kind == "P":
+        w.seg("HI", *hi)
+    else:  # 837I: the principal diagnosis has its own HI segment, the others follow in another
+        w.seg("HI", hi[0])
+        if hi[1:]:
+            w.seg("HI", *hi[1:])
+    ccs = condition_codes(claim)
+    if ccs and kind == "I":
+        w.seg("HI", *[COMPONENT.join(["BG", c]) for c in ccs[:12]])
+    if kind == "I":
+        w.seg("NM1", "71", "1", clean(cfg.attending_last, 60), clean(cfg.attending_first, 35), "", "", "", "XX", clean(cfg.attending_npi, 10))
+
+    # 2400 service lines
+    for ln, charge in zip(claim.lines, charges):
+        w.seg("LX", ln.line)
+        proc = ["HC", ln.code, *[clean(m, 2) for m in ln.modifiers[:4]]]
+        note = clean(ln.note, 80) if ln.note else ""
+        if kind == "P":
+            if note:
+                proc += [""] * (6 - len(proc)) + [note]
+            pointers = [str(dxs.index(d) + 1) for d in ln.diagnoses if d in dxs][:4] or ["1"]
+            w.seg("SV1", COMPONENT.join(proc), _amount(charge), "UN", ln.units, "", "", COMPONENT.join(pointers))
+        else:
+            rev = revenue.get(ln.code)
+            if rev is None:
+                raise X12Error(
+                    f"line {ln.line} ({ln.code}): no revenue code. The engine maps only IV administration and drug lines "
+                    f"(encodings/claim/revenue.lp); give this code one under revenue_codes in the config file"
+                )
+            if note:
+                proc += [""] * (6 - len(proc)) + [note]
+            w.seg("SV2", rev, COMPONENT.join(proc), _amount(charge), "UN", ln.units)
+        w.seg("DTP", "472", "D8", ln.date.strftime("%Y%m%d"))
+        if note and len(clean(ln.note, 200)) > 80:
+            w.seg("NTE", "ADD", clean(ln.note, 80))
+        if ln.ndc:
+            w.seg("LIN", "", "N4", ln.ndc)
+            if ln.ndc_quantity is not None:
+                w.seg("CTP", "", "", "", _num(ln.ndc_quantity.value), ln.ndc_quantity.unit)
+            else:
+                raise X12Error(f"line {ln.line} ({ln.code}): an NDC without a quantity cannot be reported in loop 2410")
+    count = len(w.segments) - st_index + 1
+    w.seg("SE", count, "0001")
+    w.seg("GE", "1", ctl)
+    w.seg("IEA", "1", f"{ctl:09d}")
+    return SEGMENT.join(w.segments) + SEGMENT + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# reading a posted 837 (what the audit needs: the service lines)
+
+
+@dataclass
+class PostedLine:
+    code: str
+    modifiers: list[str]
+    units: int
+    date: Optional[dt.date] = None
+    ndc: Optional[str] = None
+    revenue: Optional[str] = None
+
+
+@dataclass
+class PostedClaim:
+    claim_id: str
+    diagnoses: list[str]
+    lines: list[PostedLine]
+
+
+def split_segments(text: str) -> list[list[str]]:
+    """Segments of an interchange as lists of elements, using the delimiters its ISA declares."""
+    body = text.lstrip("\ufeff \r\n\t")
+    if not body.startswith("ISA") or len(body) < 106:
+        raise X12Error("not an X12 interchange (it must start with a 106-character ISA segment)")
+    el, term = body[3], body[105]
+    segs = []
+    for raw in body.split(term):
+        raw = raw.strip("\r\n ")
+        if raw:
+            segs.append(raw.split(el))
+    return segs
+
+
+def parse_837(text: str) -> list[PostedClaim]:
+    """The claims of an 837P or 837I interchange: claim id, diagnoses and service lines."""
+    body = text.lstrip("\ufeff \r\n\t")
+    segs = split_segments(body)
+    comp = body[104]
+    claims: list[PostedClaim] = []
+    cur: Optional[PostedClaim] = None
+    line: Optional[PostedLine] = None
+    for s in segs:
+        tag = s[0]
+        if tag == "CLM":
+            cur = PostedClaim(claim_id=s[1] if len(s) > 1 else "", diagnoses=[], lines=[])
+            claims.append(cur)
+            line = None
+        elif cur is None:
+            continue
+        elif tag == "HI":
+            for comp_el in s[1:]:
+                parts = comp_el.split(comp)
+                if len(parts) >= 2 and parts[0] in ("ABK", "ABF", "BK", "BF"):
+                    code = parts[1]
+                    cur.diagnoses.append(code[:3] + ("." + code[3:] if len(code) > 3 else ""))
+        elif tag in ("SV1", "SV2"):
+            proc = (s[1] if tag == "SV1" else s[2]) if len(s) > 2 else ""
+            parts = proc.split(comp)
+            if len(parts) < 2:
+                raise X12Error(f"{tag} segment without a procedure code: {el_join(s)}")
+            units_el = s[4] if tag == "SV1" else (s[5] if len(s) > 5 else "")
+            try:
+                units = int(Decimal(units_el or "0"))
+            except Exception:  # noqa: BLE001
+                raise X12Error(f"{tag}: units {units_el!r} are not a number") from None
+            line = PostedLine(code=parts[1], modifiers=[m for m in parts[2:6] if m], units=units,
+                              revenue=s[1] if tag == "SV2" else None)
+            cur.lines.append(line)
+        elif tag == "DTP" and line is not None and len(s) > 3 and s[1] == "472":
+            try:
+                line.date = dt.datetime.strptime(s[3][:8], "%Y%m%d").date()
+            except ValueError:
+                pass
+        elif tag == "LIN" and line is not None and len(s) > 3 and s[2] == "N4":
+            line.ndc = s[3]
+    if not claims:
+        raise X12Error("the interchange holds no claim (no CLM segment)")
+    return claims
+
+
+def el_join(s: list[str]) -> str:
+    return ELEMENT.join(s)
