@@ -10,6 +10,9 @@ A case file is a YAML list (or a mapping with ``cases:``) of cases::
       encounter: {...}                 # or  encounter_file: ../../examples/x.yaml
       expect:
         lines:                         # the claim's lines, exactly, in order
+        lines_filter: "96*"            # optional: compare lines: with the lines whose code matches
+                                       #   these glob(s) only (e.g. the administration codes);
+                                       #   may also be given per case or as a file default
           - {code: "96413", units: 1}
           - {code: "96415", units: 1, modifiers: []}
         include_lines: [...]           # lines that must be present (any order)
@@ -24,6 +27,7 @@ A case file is a YAML list (or a mapping with ``cases:``) of cases::
                                         # with a message containing this text
       requires_rules: [drug.units]     # optional: skip the case (not fail) while these rule ids
                                        #   do not exist yet (rules being written)
+      requires_switches: [no_jw_jz]    # optional: skip while no rule tests these switches yet
       skip: "reason"                   # optional: skip the case with this reason
 
 With a mapping, every key beside ``cases:`` is a default for each case (``policy``,
@@ -53,7 +57,7 @@ from .model import Claim
 
 LINE_KEYS = ("code", "units", "modifiers", "ndc", "date", "note", "diagnoses", "rule")
 EXPECT_KEYS = frozenset(
-    {"lines", "include_lines", "absent", "not_billed", "findings", "no_findings", "rules", "not_rules", "clean"}
+    {"lines", "lines_filter", "include_lines", "absent", "not_billed", "findings", "no_findings", "rules", "not_rules", "clean"}
 )
 
 
@@ -274,9 +278,18 @@ def check(case: Case, claim: Claim, fired: Optional[Iterable[str]] = None) -> li
     fails: list[str] = []
     if "lines" in exp:
         want = exp["lines"] or []
-        ok = len(want) == len(lines) and all(_match(w, g) for w, g in zip(want, lines))
+        pattern = exp.get("lines_filter", case.data.get("lines_filter"))
+        if pattern:
+            import fnmatch
+
+            patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+            shown = [g for g in lines if any(fnmatch.fnmatchcase(str(g["code"]), str(p)) for p in patterns)]
+        else:
+            shown = lines
+        ok = len(want) == len(shown) and all(_match(w, g) for w, g in zip(want, shown))
         if not ok:
-            fails.append("\n".join(["claim lines differ (- expected, + got):", *line_diff(want, lines)]))
+            title = "claim lines differ (- expected, + got)" + (f", lines {pattern} only:" if pattern else ":")
+            fails.append("\n".join([title, *line_diff(want, shown)]))
     for w in exp.get("include_lines", []) or []:
         if not any(_match(w, g) for g in lines):
             fails.append(f"missing line {_fmt_want(w)}; got: " + (", ".join(_fmt_line(g) for g in lines) or "no lines"))
@@ -409,6 +422,15 @@ def run_cases(cases: list[Case]) -> list[Outcome]:
         if missing:
             out.skipped = f"rule(s) not written yet: {', '.join(missing)}"
             continue
+        later = case.data.get("requires_switches") or []
+        if isinstance(later, str):
+            later = [later]
+        if later:
+            switches_known = switches_known or known_switches()
+            absent = [s for s in later if s not in switches_known]
+            if absent:
+                out.skipped = f"switch(es) not implemented by any rule yet: {', '.join(absent)}"
+                continue
         if case.switches:
             switches_known = switches_known or known_switches()
             bad = [s for s in case.switches if s not in switches_known]
