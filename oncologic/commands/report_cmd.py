@@ -1,0 +1,54 @@
+"""``oncologic report``: a self-contained HTML report of one encounter or of a batch."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.command("report")
+@click.argument("infile", type=click.Path(allow_dash=True))
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False), help="The HTML file to write.")
+@click.option("--from", "source", type=click.Choice(["native", "fhir"]), default="native", show_default=True,
+              help="Format of a single encounter.")
+@click.option("--batch/--single", "batch", default=None,
+              help="Treat IN as JSON Lines (one encounter per line); default: by the .jsonl/.ndjson suffix.")
+@click.option("--policy", default="medicare", show_default=True, help="Payer policy profile.")
+def report(infile: str, output: str, source: str, batch, policy: str) -> None:
+    """Write a timeline of one encounter (IN: JSON/YAML, or a FHIR Bundle with --from fhir), or a
+    summary page of a batch (IN: JSON Lines) with every encounter's timeline linked."""
+    from ..engine import EncodingError
+    from ..load import InputError, load_file
+    from ..report import batch_report, code_sessions, load_batch, single_report
+
+    if batch is None:
+        batch = infile.endswith((".jsonl", ".ndjson"))
+    try:
+        if batch:
+            loaded = load_batch(infile)
+        elif source == "fhir":
+            from ..fhir import load_bundle
+
+            loaded = [load_bundle(infile)]
+        else:
+            loaded = [load_file(infile)]
+    except InputError as exc:
+        click.echo(exc.render(), err=True)
+        sys.exit(2)
+    for item in loaded:
+        for warning in item.warnings:
+            click.echo(f"warning: {warning}", err=True)
+    try:
+        sessions = code_sessions(loaded, policy=policy)
+    except (EncodingError, ValueError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    text = batch_report(sessions) if batch else single_report(sessions[0])
+    try:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        click.echo(f"error: cannot write {output}: {exc.strerror}", err=True)
+        sys.exit(2)
+    click.echo(f"wrote {output} ({len(sessions)} encounter(s))", err=True)

@@ -1,0 +1,381 @@
+"""HTML report: the session as a picture, or a batch as a summary. One self-contained file (inline
+CSS and SVG, no script, no network).
+
+One encounter -> a timeline: each access site is a lane; each administration is a bar from start
+to stop, coloured by the family the encodings gave it (chemotherapy, therapeutic, hydration);
+administrations that overlap in one lane are stacked so concurrency is visible; the codes each
+bar produced are written on it; time the rules did not count is shaded (hatched) with the
+reason in a tooltip and in the list under the picture. Then the claim lines, the candidates not
+billed and the findings, each with its reason.
+
+A batch (JSON Lines, one encounter per line) -> a summary: clean-claim rate, findings by code,
+dollars at risk (ASP-limit totals of the drug lines on claims that are not clean), the worst
+encounters linked to their timelines, which follow in the same file.
+
+Nothing here decides a code: families, billed codes, excluded time and reasons are atoms of the
+one answer set. The report solves with a small display-only program on top of the standard
+rules that #shows the family of each administration and the time segments the rules did not
+count (see ``_SHOW``); if the rules ever stop deriving those predicates, the bars are drawn grey
+and unshaded rather than guessed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import html
+import json
+import tempfile
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from .load import InputError, Loaded, parse_document, read_text, validate
+from .model import Claim
+
+# display-only: show what the rules derived; decides nothing
+_SHOW = """\
+% oncologic report: display-only view of derived atoms (no coding decision here).
+report_family(E,A,F) :- family(E,A,F).
+report_tail(E,A,P) :- dur(E,A,M), remainder(M,P).
+report_busy(E,T1,T2) :- nxt(E,T1,T2), drug_busy(E,T1).
+#show report_family/3.
+#show report_tail/3.
+#show report_busy/3.
+"""
+
+FAMILY_COLOURS = {"chemo": "#c0392b", "ther": "#2e6fd8", "hydr": "#27ae60"}
+FAMILY_NAMES = {"chemo": "chemotherapy", "ther": "therapeutic", "hydr": "hydration"}
+UNKNOWN_COLOUR = "#8a8a8a"
+
+
+def _show_file() -> Path:
+    digest = hashlib.sha1(_SHOW.encode()).hexdigest()[:12]
+    path = Path(tempfile.gettempdir()) / f"oncologic-report-show-{digest}.lp"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(_SHOW, encoding="utf-8")
+        tmp.replace(path)
+    return path
+
+
+@dataclass
+class Bar:
+    admin: str
+    access: str
+    start: int  # minutes from the encounter origin
+    stop: Optional[int]
+    family: Optional[str]
+    label: str
+    codes: list[str] = field(default_factory=list)
+    excluded: list[tuple[int, int, str]] = field(default_factory=list)  # (from, to, reason)
+    whole_excluded: Optional[str] = None
+    row: int = 0
+
+
+@dataclass
+class Session:
+    claim: Claim
+    loaded: Loaded
+    origin: dt.datetime
+    bars: list[Bar]
+    lanes: list[str]
+
+
+def code_sessions(batch: Sequence[Loaded], policy: Optional[str] = "medicare", rules: Sequence[str] = ()) -> list[Session]:
+    """Solve the batch once, with the display view on top; one Session per encounter."""
+    from . import engine
+    from .facts import encounter_facts
+    from .render import build_claim
+    from .solver import rule_paths
+
+    facts, contexts = [], []
+    for e, loaded in enumerate(batch, start=1):
+        fs, ctx = encounter_facts(loaded, e, ())
+        facts.extend(fs)
+        contexts.append(ctx)
+    extra = rule_paths(policy, rules)
+    try:
+        prog, answers = engine.solve(facts, [*extra, _show_file()])
+    except engine.EncodingError:
+        prog, answers = engine.solve(facts, extra)
+    sessions = []
+    for loaded, ctx in zip(batch, contexts):
+        ans = answers.get(ctx.number, engine.Answer())
+        claim = build_claim(prog, ans, ctx)
+        sessions.append(_session(loaded, ctx, ans, claim))
+    return sessions
+
+
+def _session(loaded: Loaded, ctx: Any, ans: Any, claim: Claim) -> Session:
+    enc = loaded.encounter
+    family = {a: f.name if hasattr(f, "name") else str(f) for a, f in ans.atoms.get("report_family", [])}
+    tails = {a: p for a, p in ans.atoms.get("report_tail", [])}
+    busy = [(t1, t2) for t1, t2 in ans.atoms.get("report_busy", [])]
+    codes_of: dict[int, list[str]] = {}
+    units: dict[tuple[int, str], int] = {}
+    for _key, code, n, source in ans.atoms.get("charge", []):
+        a = source if isinstance(source, int) else (source.args[0] if hasattr(source, "args") and source.name == "d" else None)
+        if a is None:
+            continue
+        units[(a, code)] = units.get((a, code), 0) + n
+        if code not in codes_of.setdefault(a, []):
+            codes_of[a].append(code)
+    nb_by_admin: dict[str, list[str]] = {}
+    for nb in claim.not_billed:
+        nb_by_admin.setdefault(nb.subject.split(".")[0], []).append(f"{nb.candidate} not billed: {nb.why.text}")
+    billed_admins = set(codes_of)
+    bars: list[Bar] = []
+    for a, (start, stop) in sorted(ctx.admin_minutes.items(), key=lambda kv: (kv[1][0], kv[0])):
+        adm = ctx.admin(a)
+        label_codes = [c if units[(a, c)] == 1 else f"{c}×{units[(a, c)]}" for c in codes_of.get(a, [])]
+        bar = Bar(admin=adm.id, access=adm.access, start=start, stop=stop, family=family.get(a),
+                  label=adm.id, codes=label_codes)
+        reasons = nb_by_admin.get(adm.id, [])
+        if stop is not None and a in tails and reasons:
+            bar.excluded.append((stop - tails[a], stop, " ".join(reasons)))
+        if family.get(a) == "hydr" and stop is not None:
+            for t1, t2 in busy:
+                lo, hi = max(t1, start), min(t2, stop)
+                if lo < hi:
+                    bar.excluded.append((lo, hi, "a drug was running: hydration concurrent with another administration is not counted"))
+        if a not in billed_admins and reasons:
+            bar.whole_excluded = " ".join(reasons)
+        bars.append(bar)
+    lanes: list[str] = []
+    for b in bars:
+        if b.access not in lanes:
+            lanes.append(b.access)
+    for lane in lanes:  # stack overlapping bars of one lane in rows
+        ends: list[int] = []
+        for b in [x for x in bars if x.access == lane]:
+            end = b.stop if b.stop is not None and b.stop > b.start else b.start + 5
+            for r, e in enumerate(ends):
+                if e <= b.start:
+                    b.row = r
+                    ends[r] = end
+                    break
+            else:
+                b.row = len(ends)
+                ends.append(end)
+    return Session(claim=claim, loaded=loaded, origin=ctx.origin, bars=bars, lanes=lanes)
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML
+
+CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px;color:#1d2733;background:#fff}
+h1{font-size:22px;margin:0 0 4px} h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #dde3ea;padding-bottom:4px}
+.meta{color:#556;font-size:13px;margin-bottom:12px}
+.badge{display:inline-block;padding:2px 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff}
+.clean{background:#27ae60}.notclean{background:#c0392b}
+table{border-collapse:collapse;font-size:13px;margin:6px 0 12px;width:100%}
+th,td{border-bottom:1px solid #e6eaef;padding:5px 8px;text-align:left;vertical-align:top}
+th{background:#f4f6f9;font-weight:600}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+.why{color:#445;font-size:12px}.rule{font-family:ui-monospace,monospace;font-size:11px;color:#6b5}
+.sev-error{color:#c0392b;font-weight:600}.sev-warning{color:#b9770e;font-weight:600}.sev-info{color:#2e6fd8}
+.legend span{display:inline-block;margin-right:14px;font-size:12px}
+.legend i{display:inline-block;width:14px;height:10px;margin-right:4px;vertical-align:middle;border-radius:2px}
+.kpi{display:inline-block;margin:0 18px 12px 0;padding:10px 14px;border:1px solid #dde3ea;border-radius:8px}
+.kpi b{display:block;font-size:22px}.kpi span{font-size:12px;color:#556}
+section.enc{margin-top:36px;padding-top:8px;border-top:3px solid #dde3ea}
+svg text{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}
+"""
+
+PX_PER_MIN = 4.0
+LANE_LABEL = 110
+ROW_H = 34
+LANE_GAP = 14
+TOP = 28
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _clock(origin: dt.datetime, minutes: float) -> str:
+    return (origin + dt.timedelta(minutes=minutes)).strftime("%H:%M")
+
+
+def timeline_svg(s: Session) -> str:
+    if not s.bars:
+        return '<p class="why">No administrations.</p>'
+    t0 = min(b.start for b in s.bars)
+    t1 = max((b.stop if b.stop is not None else b.start + 5) for b in s.bars)
+    t0 = (t0 // 30) * 30 - 15
+    t1 = -(-t1 // 30) * 30 + 15
+    span = max(t1 - t0, 60)
+    scale = min(PX_PER_MIN, 1100 / span)
+    width = LANE_LABEL + span * scale + 20
+    lane_y: dict[str, tuple[float, int]] = {}
+    y = TOP
+    for lane in s.lanes:
+        rows = 1 + max(b.row for b in s.bars if b.access == lane)
+        lane_y[lane] = (y, rows)
+        y += rows * ROW_H + LANE_GAP
+    height = y + 10
+
+    def x(t: float) -> float:
+        return LANE_LABEL + (t - t0) * scale
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" role="img" aria-label="session timeline">',
+           '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">'
+           '<rect width="6" height="6" fill="#ffffff" fill-opacity="0.55"/><line x1="0" y1="0" x2="0" y2="6" stroke="#1d2733" stroke-width="2" stroke-opacity="0.55"/></pattern></defs>']
+    # hour grid
+    t = (t0 // 30 + 1) * 30
+    while t < t1:
+        major = t % 60 == 0
+        out.append(f'<line x1="{x(t):.1f}" y1="{TOP - 6}" x2="{x(t):.1f}" y2="{height - 8}" stroke="{"#c9d1db" if major else "#eef1f5"}" stroke-width="1"/>')
+        if major or scale >= 2:
+            out.append(f'<text x="{x(t):.1f}" y="{TOP - 10}" font-size="11" text-anchor="middle" fill="#556">{_clock(s.origin, t)}</text>')
+        t += 30
+    for lane, (ly, rows) in lane_y.items():
+        out.append(f'<rect x="0" y="{ly - 3}" width="{width:.0f}" height="{rows * ROW_H + 6}" fill="#f6f8fb"/>')
+        out.append(f'<text x="8" y="{ly + 20}" font-size="12" font-weight="600" fill="#1d2733">{_e(lane)}</text>')
+    for b in s.bars:
+        ly, _rows = lane_y[b.access]
+        by = ly + b.row * ROW_H
+        colour = FAMILY_COLOURS.get(b.family or "", UNKNOWN_COLOUR)
+        stop = b.stop if b.stop is not None else b.start
+        x0, x1 = x(b.start), max(x(stop), x(b.start) + 8)
+        fam = FAMILY_NAMES.get(b.family or "", "family not derived")
+        span_text = f"{_clock(s.origin, b.start)}-{_clock(s.origin, b.stop)}" if b.stop is not None else f"{_clock(s.origin, b.start)} (no stop time)"
+        tip = f"{b.admin}: {fam}, {span_text}; codes: {', '.join(b.codes) or 'none'}"
+        out.append(f'<g class="bar" data-admin="{_e(b.admin)}" data-family="{_e(b.family or "")}" data-codes="{_e(' '.join(b.codes))}">')
+        out.append(f'<rect x="{x0:.1f}" y="{by + 2}" width="{x1 - x0:.1f}" height="{ROW_H - 6}" rx="4" fill="{colour}"><title>{_e(tip)}</title></rect>')
+        for lo, hi, reason in b.excluded:
+            out.append(f'<rect class="excluded" x="{x(lo):.1f}" y="{by + 2}" width="{max(x(hi) - x(lo), 2):.1f}" height="{ROW_H - 6}" rx="2" fill="url(#hatch)"><title>{_e(reason)}</title></rect>')
+        if b.whole_excluded:
+            out.append(f'<rect class="excluded" x="{x0:.1f}" y="{by + 2}" width="{x1 - x0:.1f}" height="{ROW_H - 6}" rx="4" fill="url(#hatch)"><title>{_e(b.whole_excluded)}</title></rect>')
+        full = f"{b.admin}: {' '.join(b.codes)}" if b.codes else f"{b.admin}: not billed" if b.whole_excluded else b.admin
+        room = int((x1 - x0 - 10) / 7.2)  # about 7 px per character at 12 px bold
+        text = full if len(full) <= room else (full[: max(room - 1, 1)] + "…" if room >= 4 else "")
+        if not text:  # a push or a very short bar: the codes go above the tick
+            out.append(f'<text class="codes" x="{x0:.1f}" y="{by + 1}" font-size="10" fill="#1d2733">{_e(full)}<title>{_e(full)}</title></text>')
+        else:
+            out.append(f'<text class="codes" x="{x0 + 6:.1f}" y="{by + ROW_H / 2 + 3}" font-size="12" font-weight="600" fill="#ffffff">'
+                       f'{_e(text)}<title>{_e(full)}</title></text>')
+        out.append("</g>")
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def _legend() -> str:
+    items = "".join(f'<span><i style="background:{c}"></i>{_e(FAMILY_NAMES[f])}</span>' for f, c in FAMILY_COLOURS.items())
+    items += f'<span><i style="background:{UNKNOWN_COLOUR}"></i>family not derived</span>'
+    items += ('<span><svg width="14" height="10" style="vertical-align:middle;margin-right:4px"><rect width="14" height="10" fill="#888"/>'
+              '<rect width="14" height="10" fill="url(#hatch)"/></svg>time not counted (reason on hover and below)</span>')
+    return f'<div class="legend">{items}</div>'
+
+
+def session_html(s: Session, anchor: str = "") -> str:
+    c, enc = s.claim, s.loaded.encounter
+    status = '<span class="badge clean">clean</span>' if c.clean else '<span class="badge notclean">not clean</span>'
+    payer = f" · {_e(enc.payer.name or enc.payer.type)}" if enc.payer else ""
+    out = [f'<section class="enc" id="{_e(anchor)}">' if anchor else "<section>",
+           f"<h1>Encounter {_e(enc.id)} {status}</h1>",
+           f'<div class="meta">{_e(enc.setting)} · {_e(enc.date_of_service.isoformat())}{payer} · diagnoses {_e(", ".join(enc.diagnoses))}</div>',
+           "<h2>Timeline</h2>", _legend(), timeline_svg(s)]
+    excluded = [(b.admin, r) for b in s.bars for _lo, _hi, r in b.excluded] + [(b.admin, b.whole_excluded) for b in s.bars if b.whole_excluded]
+    if excluded:
+        out.append("<h2>Time not counted</h2><table><tr><th>administration</th><th>reason</th></tr>")
+        out += [f'<tr><td>{_e(a)}</td><td class="why">{_e(r)}</td></tr>' for a, r in excluded]
+        out.append("</table>")
+    out.append('<h2>Claim lines</h2><table class="lines"><tr><th>#</th><th>code</th><th>mods</th><th>units</th><th>NDC</th><th>ASP limit</th><th>why</th></tr>')
+    for ln in c.lines:
+        asp = f"${ln.asp_limit.total}" if ln.asp_limit else ""
+        out.append(f'<tr><td class="num">{ln.line}</td><td><b>{_e(ln.code)}</b></td><td>{_e(" ".join(ln.modifiers))}</td>'
+                   f'<td class="num">{ln.units}</td><td>{_e(ln.ndc or "")}</td><td class="num">{_e(asp)}</td>'
+                   f'<td class="why">{_e(ln.why.text)} <span class="rule">{_e(ln.why.rule)}</span></td></tr>')
+    out.append("</table>")
+    if c.not_billed:
+        out.append("<h2>Considered and not billed</h2><table><tr><th>candidate</th><th>for</th><th>why</th></tr>")
+        out += [f'<tr><td>{_e(nb.candidate)}</td><td>{_e(nb.subject)}</td><td class="why">{_e(nb.why.text)} <span class="rule">{_e(nb.why.rule)}</span></td></tr>'
+                for nb in c.not_billed]
+        out.append("</table>")
+    if c.findings:
+        out.append("<h2>Findings</h2><table><tr><th>severity</th><th>code</th><th>subject</th><th>message</th></tr>")
+        out += [f'<tr><td class="sev-{_e(f.severity)}">{_e(f.severity)}</td><td>{_e(f.code)}</td><td>{_e(f.subject)}</td>'
+                f'<td class="why">{_e(f.message)} <span class="rule">{_e(f.why.rule)}</span></td></tr>' for f in c.findings]
+        out.append("</table>")
+    out.append("</section>")
+    return "\n".join(out)
+
+
+def _page(title: str, body: str) -> str:
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{_e(title)}</title><style>{CSS}</style></head><body>\n"
+            '<svg width="0" height="0" style="position:absolute"><defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">'
+            '<rect width="6" height="6" fill="#ffffff" fill-opacity="0.55"/><line x1="0" y1="0" x2="0" y2="6" stroke="#1d2733" stroke-width="2" stroke-opacity="0.55"/></pattern></defs></svg>\n'
+            f"{body}\n</body></html>\n")
+
+
+def dollars_at_risk(claim: Claim) -> Decimal:
+    """ASP-limit total of the drug lines of a claim that is not clean (an error finding would get
+    it denied or returned); 0 for a clean claim."""
+    if claim.clean:
+        return Decimal(0)
+    return sum((Decimal(ln.asp_limit.total) for ln in claim.lines if ln.asp_limit), Decimal(0))
+
+
+def single_report(s: Session) -> str:
+    return _page(f"oncologic - {s.loaded.encounter.id}", session_html(s))
+
+
+def batch_report(sessions: Sequence[Session]) -> str:
+    n = len(sessions)
+    clean = sum(1 for s in sessions if s.claim.clean)
+    by_code: dict[tuple[str, str], int] = {}
+    for s in sessions:
+        for f in s.claim.findings:
+            by_code[(f.code, f.severity)] = by_code.get((f.code, f.severity), 0) + 1
+    risk = [dollars_at_risk(s.claim) for s in sessions]
+    total_risk = sum(risk, Decimal(0))
+    order = sorted(range(n), key=lambda i: (-sum(1 for f in sessions[i].claim.findings if f.severity == "error"), -risk[i],
+                                            -len(sessions[i].claim.findings), i))
+    body = ["<h1>Batch summary</h1>",
+            f'<div class="meta">{n} encounter(s)</div>',
+            f'<div class="kpi" id="clean-rate"><b>{(100 * clean / n if n else 0):.0f}%</b><span>clean claims ({clean} of {n})</span></div>',
+            f'<div class="kpi" id="findings-total"><b>{sum(by_code.values())}</b><span>findings</span></div>',
+            f'<div class="kpi" id="dollars-at-risk"><b>${total_risk:.2f}</b><span>at risk (ASP limit of drug lines on claims that are not clean)</span></div>',
+            "<h2>Findings by code</h2><table id=\"findings-by-code\"><tr><th>code</th><th>severity</th><th>encounters</th></tr>"]
+    for (code, sev), count in sorted(by_code.items(), key=lambda kv: (-kv[1], kv[0])):
+        body.append(f'<tr><td>{_e(code)}</td><td class="sev-{_e(sev)}">{_e(sev)}</td><td class="num">{count}</td></tr>')
+    body.append("</table><h2>Worst encounters</h2><table id=\"worst\"><tr><th>encounter</th><th>errors</th><th>warnings</th><th>at risk</th><th>status</th></tr>")
+    for i in order[:20]:
+        c = sessions[i].claim
+        errors = sum(1 for f in c.findings if f.severity == "error")
+        warns = sum(1 for f in c.findings if f.severity == "warning")
+        body.append(f'<tr><td><a href="#enc-{i + 1}">{_e(c.encounter)}</a></td><td class="num">{errors}</td><td class="num">{warns}</td>'
+                    f'<td class="num">${risk[i]:.2f}</td><td>{"clean" if c.clean else "not clean"}</td></tr>')
+    body.append("</table>")
+    for i, s in enumerate(sessions):
+        body.append(session_html(s, anchor=f"enc-{i + 1}"))
+    return _page("oncologic - batch summary", "\n".join(body))
+
+
+def load_batch(path: str) -> list[Loaded]:
+    """Encounters of a JSON Lines file (one encounter document per non-empty line)."""
+    text, source = read_text(path)
+    out = []
+    problems: list[tuple[str, str]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append((f"line {number}", f"invalid JSON: {exc.msg}"))
+            continue
+        try:
+            out.append(validate(doc, f"{source}:{number}"))
+        except InputError as exc:
+            problems += [(f"line {number}: {p}", m) for p, m in exc.problems]
+    if problems:
+        raise InputError(problems, source)
+    if not out:
+        raise InputError([("(document)", "no encounter in the file")], source)
+    return out
