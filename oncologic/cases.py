@@ -34,7 +34,9 @@ With a mapping, every key beside ``cases:`` is a default for each case (``policy
 ``switches``, ``requires_rules``...); keys no case reads, such as a ``defs:`` block of YAML
 anchors, are ignored.
 
-Only the keys given in an expected line are compared (``code`` is always compared). An
+Only the keys given in an expected line are compared (``code`` is always compared). A key
+ending in ``_contains`` matches a substring, case-insensitive: ``text_contains`` the reason
+sentence, ``message_contains`` a finding's message, ``note_contains`` a line's note. An
 unknown switch name is a failure, not a silently ignored setting.
 
 Run them with ``oncologic test PATHS [-k NAME]`` or plain ``pytest`` (the plugin collects YAML
@@ -180,6 +182,12 @@ def _merge(base: Any, over: Any) -> Any:
 
 def _match(expected: dict, actual: dict) -> bool:
     for key, want in expected.items():
+        if key.endswith("_contains"):  # text_contains (the why sentence), message_contains, note_contains
+            name = key[: -len("_contains")]
+            got = actual.get("why", {}).get("text") if name == "text" else actual.get(name)
+            if got is None or str(want).lower() not in str(got).lower():
+                return False
+            continue
         if key == "rule":
             if actual.get("why", {}).get("rule") != want:
                 return False
