@@ -244,7 +244,7 @@ def timeline_svg(s: Session) -> str:
         fam = FAMILY_NAMES.get(b.family or "", "family not derived")
         span_text = f"{_clock(s.origin, b.start)}-{_clock(s.origin, b.stop)}" if b.stop is not None else f"{_clock(s.origin, b.start)} (no stop time)"
         tip = f"{b.admin}: {fam}, {span_text}; codes: {', '.join(b.codes) or 'none'}"
-        out.append(f'<g class="bar" data-admin="{_e(b.admin)}" data-family="{_e(b.family or "")}" data-codes="{_e(' '.join(b.codes))}">')
+        out.append(f'<g class="bar" data-admin="{_e(b.admin)}" data-family="{_e(b.family or "")}" data-codes="{_e(" ".join(b.codes))}">')
         out.append(f'<rect x="{x0:.1f}" y="{by + 2}" width="{x1 - x0:.1f}" height="{ROW_H - 6}" rx="4" fill="{colour}"><title>{_e(tip)}</title></rect>')
         for lo, hi, reason in b.excluded:
             out.append(f'<rect class="excluded" x="{x(lo):.1f}" y="{by + 2}" width="{max(x(hi) - x(lo), 2):.1f}" height="{ROW_H - 6}" rx="2" fill="url(#hatch)"><title>{_e(reason)}</title></rect>')

@@ -365,7 +365,7 @@ def to_837(claim: Claim, enc: Encounter, cfg: Optional[X12Config] = None, kind: 
                 proc += [""] * (6 - len(proc)) + [note]
             w.seg("SV2", rev, COMPONENT.join(proc), _amount(charge), "UN", ln.units)
         w.seg("DTP", "472", "D8", ln.date.strftime("%Y%m%d"))
-        if note and len(clean(ln.note, 200)) > 80:
+        if kind == "P" and note and len(clean(ln.note, 200)) > 80:  # 837I has no line NTE: SV202-7 only
             w.seg("NTE", "ADD", clean(ln.note, 80))
         if ln.ndc:
             w.seg("LIN", "", "N4", ln.ndc)
