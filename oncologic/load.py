@@ -69,16 +69,18 @@ def read_text(path: str) -> tuple[str, str]:
 def parse_document(text: str, source: str = "") -> Any:
     """JSON, or YAML when the text is not JSON.
 
-    A document that opens with ``{`` or ``[`` is read as JSON first; when that fails it may
-    still be a YAML flow mapping (``{id: E1, ...}``), so YAML gets a try, and the JSON error is
-    reported only when YAML cannot read it either."""
+    A document that opens with ``{`` or ``[`` is read as JSON. When that fails and the first key
+    is not quoted, it is a YAML flow mapping (``{id: E1, ...}``) and YAML reads it; the JSON error
+    is reported when the text is plainly JSON."""
     stripped = text.lstrip()
-    json_error = None
     if stripped.startswith("{") or stripped.startswith("["):
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            json_error = InputError([("(document)", f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")], source)
+            # JSON (a quoted first key, or a list): report the JSON error, never reinterpret it
+            if stripped.startswith("[") or stripped[1:].lstrip()[:1] in ('"', "}", ""):
+                msg = f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+                raise InputError([("(document)", msg)], source) from None
     try:
         import yaml
     except ImportError:  # pragma: no cover - PyYAML is a dependency
@@ -86,11 +88,11 @@ def parse_document(text: str, source: str = "") -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        if json_error is not None:
-            raise json_error from None
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
         raise InputError([("(document)", f"invalid YAML{where}: {getattr(exc, 'problem', exc)}")], source) from None
+    except (ValueError, TypeError, OverflowError) as exc:  # a YAML scalar that cannot be built, e.g. 2026-02-30
+        raise InputError([("(document)", f"invalid YAML value: {exc}")], source) from None
 
 
 def _pydantic_problems(err: ValidationError) -> list[tuple[str, str]]:

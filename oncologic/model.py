@@ -58,6 +58,20 @@ def normalize_icd10(value: str) -> str:
     return f"{head}.{tail}" if tail else head
 
 
+def _icd10_list(values: list) -> list:
+    """Normalise a list of ICD-10-CM codes; a bad one is reported with its index in the path."""
+    out = []
+    for i, x in enumerate(values):
+        if not isinstance(x, (str, int)) or isinstance(x, bool):
+            out.append(x)  # pydantic reports the wrong type with its index
+            continue
+        try:
+            out.append(normalize_icd10(str(x)))
+        except ValueError as exc:
+            raise PathError((i,), f"{x!r}: {exc}") from None
+    return out
+
+
 class Strict(BaseModel):
     """Base: unknown fields are kept aside (and reported as warnings by the loader)."""
 
@@ -229,7 +243,7 @@ class TreatmentPlan(Strict):
     @field_validator("diagnoses", mode="before")
     @classmethod
     def _dx(cls, v: Any) -> Any:
-        return [normalize_icd10(str(x)) for x in v] if isinstance(v, list) else v
+        return _icd10_list(v) if isinstance(v, list) else v
 
 
 class Evidence(Strict):
@@ -275,7 +289,7 @@ class Encounter(Strict):
     def _dx(cls, v: Any) -> Any:
         if not isinstance(v, list):
             return v
-        return [normalize_icd10(str(x)) if isinstance(x, (str, int)) else x for x in v]
+        return _icd10_list(v)
 
     @model_validator(mode="after")
     def _consistency(self) -> "Encounter":
