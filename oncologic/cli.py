@@ -20,6 +20,7 @@ def _fail_input(exc) -> None:
 LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "test": (".commands.test", "test", "Run YAML case files; print each failure as a diff of claim lines."),
     "explain": (".commands.explain", "explain", "Show the derivation tree behind a claim line, rejected candidate or finding."),
+    "rules": (".commands.rules", "rules", "List every rule id with its family, source reference and file:line."),
     "audit": (".commands.audit_cmd", "audit", "Compare a posted claim (X12 837 or claim JSON) with what the documentation supports."),
     "report": (".commands.report_cmd", "report", "Write a self-contained HTML report: a session timeline, or a batch summary."),
 }
@@ -131,29 +132,6 @@ def schema() -> None:
         },
     }
     click.echo(json.dumps(doc, indent=2, sort_keys=True))
-
-
-@main.command()
-@click.option("--json", "as_json", is_flag=True)
-def rules(as_json: bool) -> None:
-    """List every rule id with its family, source reference and file."""
-    import json
-
-    from .engine import load_program
-
-    prog = load_program()
-    seen: dict[str, dict] = {}
-    for r in prog.rules:
-        entry = seen.setdefault(r.tag.id, {"id": r.tag.id, "family": r.tag.family, "ref": r.tag.ref, "places": []})
-        entry["places"].append(f"{r.tag.file}:{r.tag.line}")
-    items = sorted(seen.values(), key=lambda x: x["id"])
-    if as_json:
-        click.echo(json.dumps(items, indent=2))
-        return
-    for it in items:
-        click.echo(f"{it['id']:<40} {', '.join(it['places'])}")
-        if it["ref"]:
-            click.echo(f"{'':<40} source: {it['ref']}")
 
 
 if __name__ == "__main__":  # pragma: no cover
