@@ -76,7 +76,7 @@ SNOMED_INTRA_ARTERIAL = "58100008"
 UCUM = {"mg": "mg", "ug": "mcg", "mcg": "mcg", "g": "g", "mL": "mL", "ml": "mL", "[iU]": "units", "[IU]": "units",
         "U": "units", "units": "units", "mCi": "mCi", "uCi": "uCi"}
 
-MAPPED_TYPES = {"Encounter", "Condition", "Coverage", "MedicationAdministration", "Medication", "Procedure",
+MAPPED_TYPES = {"CarePlan", "Encounter", "Condition", "Coverage", "MedicationAdministration", "Medication", "Procedure",
                 "ResearchSubject", "ResearchStudy", "ClaimResponse", "Claim", "Observation", "Patient"}
 
 
@@ -272,6 +272,11 @@ def bundle_to_document(doc: Any) -> tuple[dict, list[str]]:
             ranked.append((int(d.get("rank") or 99), j, code))
         else:
             warnings.append(f"{hit[0]}: Condition has no ICD-10-CM coding; not a claim diagnosis")
+    for _pw, cp in b.of("CarePlan"):  # conditions a plan addresses are the plan's, not the claim's
+        for ref in cp.get("addresses") or []:
+            hit = b.resolve(ref)
+            if hit is not None and id(hit[1]) not in used:
+                used.add(id(hit[1]))
     for k, (cw, cres) in enumerate(conds):
         if id(cres) in used:
             continue
@@ -474,6 +479,46 @@ def bundle_to_document(doc: Any) -> tuple[dict, list[str]]:
     if auths:
         out["authorizations"] = auths
 
+    # treatment plan
+    plans = b.of("CarePlan")
+    if plans:
+        pw, cp = plans[0]
+        plan: dict[str, Any] = {}
+        if cp.get("id"):
+            plan["id"] = cp["id"]
+        if cp.get("title"):
+            plan["regimen"] = cp["title"]
+        drugs_planned = []
+        for k, act in enumerate(cp.get("activity") or []):
+            code = _code(((act or {}).get("detail") or {}).get("productCodeableConcept"), HCPCS_SYSTEMS)
+            if code:
+                drugs_planned.append(code)
+            else:
+                warnings.append(f"{pw}.activity[{k}]: no HCPCS product code; not a planned drug")
+        if drugs_planned:
+            plan["drugs"] = drugs_planned
+        dx = []
+        for k, ref in enumerate(cp.get("addresses") or []):
+            hit = b.resolve(ref)
+            code = _code(hit[1].get("code"), ICD10CM) if hit else None
+            if code:
+                dx.append(code)
+            else:
+                warnings.append(f"{pw}.addresses[{k}]: no ICD-10-CM Condition found")
+        if dx:
+            plan["diagnoses"] = dx
+        for name in ("cycle", "planned_cycles", "modifications"):
+            value = _ext(cp, name)
+            if value is not None:
+                if name == "modifications" and isinstance(value, str):
+                    import json
+
+                    value = json.loads(value)
+                plan[name] = value
+        out["treatment_plan"] = plan
+        if len(plans) > 1:
+            warnings.append(f"{plans[1][0]}: only the first CarePlan is used")
+
     # evidence
     evidence = []
     for ow, obs in b.of("Observation"):
@@ -667,6 +712,33 @@ def encounter_to_bundle(enc: Any) -> dict:
         if au.units_used is not None:
             cr["extension"] = [{"url": EXT + "units_used", "valueInteger": au.units_used}]
         add(cr)
+    if enc.treatment_plan:
+        tp = enc.treatment_plan
+        cp: dict[str, Any] = {"resourceType": "CarePlan", "id": tp.id or "plan1", "status": "active", "intent": "plan",
+                              "subject": {"reference": "Patient/p1"}}
+        if tp.regimen:
+            cp["title"] = tp.regimen
+        if tp.drugs:
+            cp["activity"] = [{"detail": {"status": "scheduled", "productCodeableConcept": {"coding": [{"system": HCPCS_SYSTEMS[0], "code": c}]}}}
+                              for c in tp.drugs]
+        refs = []
+        for j, code in enumerate(tp.diagnoses, start=1):
+            refs.append({"reference": add({"resourceType": "Condition", "id": f"plandx{j}", "subject": {"reference": "Patient/p1"},
+                                           "code": {"coding": [{"system": ICD10CM, "code": code}]}})})
+        if refs:
+            cp["addresses"] = refs
+        pext = []
+        if tp.cycle is not None:
+            pext.append({"url": EXT + "cycle", "valueInteger": tp.cycle})
+        if tp.planned_cycles is not None:
+            pext.append({"url": EXT + "planned_cycles", "valueInteger": tp.planned_cycles})
+        if tp.modifications:
+            import json
+
+            pext.append({"url": EXT + "modifications", "valueString": json.dumps([m.model_dump(mode="json") for m in tp.modifications])})
+        if pext:
+            cp["extension"] = pext
+        add(cp)
     for i, ev in enumerate(enc.evidence, start=1):
         obs: dict[str, Any] = {"resourceType": "Observation", "id": f"ev{i}", "status": "final",
                                "category": [{"coding": [{"code": ev.kind}]}], "code": {"text": ev.name or ev.kind}}
