@@ -10,6 +10,7 @@ the input item it came from), a reference-data fact, or a fact/derived atom of a
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -45,29 +46,31 @@ MAX_DEPTH = 14
 _DEFINED: dict[int, dict] = {}
 
 
-def _definition_index(prog) -> dict[tuple[str, int], tuple[list[str], list[str]]]:
-    """pred/arity -> (file:line of its facts, file:line of its rules) in the loaded program."""
-    from .. import refdata
-    from ..engine import WHY, _defines
+_HEAD = re.compile(r"^([a-z][A-Za-z0-9_]*)\(")
 
-    out: dict[tuple[str, int], tuple[list[str], list[str]]] = {}
-    for stm in prog.statements:
-        sigs = [s for s in _defines(stm) if s[0] != WHY]
-        if not sigs:
-            continue
-        loc = stm.location.begin
+
+def _definition_index(prog) -> dict[str, tuple[list[str], list[str]]]:
+    """predicate name -> (file:line of its facts, file:line of its rules), read from the rule
+    files' text (heads that start a line), so it does not depend on AST locations."""
+    from .. import refdata
+
+    out: dict[str, tuple[list[str], list[str]]] = {}
+    for name in prog.files:
+        path = Path(name)
         try:
-            name = str(Path(loc.filename).resolve().relative_to(refdata.ROOT))
+            display = str(path.resolve().relative_to(refdata.ROOT))
         except ValueError:
-            name = loc.filename
-        place = f"{name}:{loc.line}"
-        body = getattr(stm, "body", None) if "body" in stm.keys() else None
-        for sig in sigs:
-            facts, rules = out.setdefault(sig, ([], []))
-            (rules if body else facts).append(place)
-    for facts, rules in out.values():
-        for lst in (facts, rules):
-            lst[:] = list(dict.fromkeys(lst))
+            display = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError:
+            continue
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            m = _HEAD.match(line)
+            if not m:
+                continue
+            facts, rules = out.setdefault(m.group(1), ([], []))
+            (rules if ":-" in line else facts).append(f"{display}:{lineno}")
     return out
 
 
@@ -86,7 +89,7 @@ class Explainer:
         if index is None:
             index = _definition_index(self.prog)
             _DEFINED[id(self.prog)] = index
-        facts, rules = index.get((pred, arity), ([], []))
+        facts, rules = index.get(pred, ([], []))
         if rules:
             return "derived", rules
         if facts:
