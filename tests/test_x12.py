@@ -153,3 +153,13 @@ def test_output_is_deterministic() -> None:
     claim = code_encounters([loaded])[0]
     assert to_837(claim, loaded.encounter) == to_837(claim, loaded.encounter)
     json.dumps(parse_837(to_837(claim, loaded.encounter))[0].__dict__, default=str)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "examples").rglob("*.yaml")), ids=lambda p: p.name)
+def test_every_example_gives_a_valid_837_of_its_setting(path: Path) -> None:
+    loaded = load_file(str(path))
+    claim = code_encounters([loaded])[0]
+    text = to_837(claim, loaded.encounter, load_config(CONFIG))
+    ok, report = validate(text)
+    assert ok, report
+    assert len(service_lines(text)) == len(claim.lines)
