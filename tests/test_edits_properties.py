@@ -125,7 +125,7 @@ def _findings(claim) -> set[tuple[str, str, str]]:
     return {(f.code, f.severity, f.subject) for f in claim.findings}
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(encounters(), min_size=1, max_size=3))
 def test_clean_exactly_when_no_error(docs):
     known = {r.tag.id for r in engine.load_program().rules}
@@ -138,7 +138,7 @@ def test_clean_exactly_when_no_error(docs):
             assert "{" not in f.message
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(encounters())
 def test_covering_authorization_never_adds_a_finding(doc):
     before = code_encounters([validate(doc, "prop")])[0]
