@@ -248,6 +248,8 @@ def encounter_facts(loaded: Loaded, e: int, policies: tuple[str, ...] = ()) -> t
     plan = enc.treatment_plan
     if plan is not None:
         add(("plan", (e,)))
+        if plan.id:
+            add(("plan_id", (e, plan.id)))
         for code in plan.drugs:
             add(("plan_drug", (e, code.strip().upper())))
         if plan.cycle is not None:
@@ -261,9 +263,12 @@ def encounter_facts(loaded: Loaded, e: int, policies: tuple[str, ...] = ()) -> t
 
     for i, ev in enumerate(enc.evidence, start=1):
         add(("evidence", (e, i, ev.kind, ev.name or "", ev.value or "")))
+        if ev.outcome:
+            add(("evidence_outcome", (e, i, ev.outcome)))
 
     for i, auth in enumerate(enc.authorizations, start=1):
         add(("auth", (e, i)))
+        add(("auth_number", (e, i, auth.number)))
         for code in auth.codes:
             add(("auth_code", (e, i, code.strip().upper())))
         lo = yyyymmdd(auth.start) if auth.start else 0

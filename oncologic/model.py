@@ -250,6 +250,7 @@ class Evidence(Strict):
     kind: str
     name: Optional[str] = None
     value: Optional[str] = None
+    outcome: Optional[str] = None
 
     @field_validator("value", mode="before")
     @classmethod

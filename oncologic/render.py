@@ -83,8 +83,13 @@ def build_claim(prog: Program, ans: Answer, ctx: Context) -> Claim:
     why = ans.why
 
     # --- lines ------------------------------------------------------------------------------
+    # lines the trial's billing grid gives to the sponsor are not billed to the payer: they leave
+    # the claim (their not_billed entry, citing the grid, says why)
+    withheld = {key for (key,) in ans.atoms.get("withheld", [])}
     groups: dict[tuple, dict[str, Any]] = {}
     for key, code, units, source in ans.atoms.get("charge", []):
+        if key in withheld:
+            continue
         date = ctx.date_of(source)
         gk = (key, date)
         g = groups.setdefault(gk, {"code": code, "units": 0, "sources": [], "parts": []})
@@ -161,7 +166,7 @@ def build_claim(prog: Program, ans: Answer, ctx: Context) -> Claim:
 
     claim_data: dict[str, list[str]] = {}
     for name, value in ans.atoms.get("claim_info", []):
-        claim_data.setdefault(str(name), []).append(plain(value))
+        claim_data.setdefault(_name(name), []).append(plain(value))
     claim_data = {k: sorted(set(v)) for k, v in sorted(claim_data.items())}
 
     clean = not any(f.severity == "error" for f in findings)

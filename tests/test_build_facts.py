@@ -221,8 +221,8 @@ def test_manifest():
 def test_regenerate_byte_identical(tmp_path):
     bf = load_script()
     bf.build(SHARED, tmp_path)
-    generated = sorted(p.name for p in tmp_path.iterdir())
-    committed = sorted(p.name for p in FACTS.iterdir())
+    generated = sorted(p.name for p in tmp_path.iterdir() if p.is_file())
+    committed = sorted(p.name for p in FACTS.iterdir() if p.is_file())
     assert generated == committed
     for name in generated:
         assert (tmp_path / name).read_bytes() == (FACTS / name).read_bytes(), \
