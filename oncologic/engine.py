@@ -158,6 +158,10 @@ def load_program(extra: Sequence[Path] = ()) -> Program:
     with _LOCK:
         prog = _CACHE.get(key)
         if prog is None:
+            prog = None if _NO_DISK_CACHE else _load_cached_program(files, key)
+            if prog is not None:
+                _CACHE[key] = prog
+                return prog
             statements: list[Any] = []
             rules: list[TaggedRule] = []
             standard = len(files) - len(extra)
@@ -174,7 +178,103 @@ def load_program(extra: Sequence[Path] = ()) -> Program:
                 _parse_file(path, display, rules, statements)
             prog = Program(statements, rules, key)
             _CACHE[key] = prog
+            _save_cached_program(files, prog)
     return prog
+
+
+# The instrumented program of a set of rule files, cached on disk as text plus the pickled tag
+# list, keyed by the SHA-256 of the files, this module's source and the clingo version. A fresh
+# process re-reads the text with one ast.parse_string (~10 ms) instead of parsing and
+# instrumenting every file through Python callbacks (~100 ms): the `oncologic solve` start-up
+# path (docs/performance.md). Statements read back this way carry no file locations, so a
+# strict-mode problem is re-derived from the sources before it is reported (see solve()).
+
+
+def _program_digest(files: Sequence[Path]) -> Optional[str]:
+    import hashlib
+
+    digest = hashlib.sha256(clingo.__version__.encode())
+    try:
+        digest.update(Path(__file__).read_bytes())
+        for path in files:
+            digest.update(str(path).encode() + b"\0")
+            digest.update(Path(path).read_bytes())
+    except OSError:
+        return None
+    return digest.hexdigest()[:32]
+
+
+def _program_cache_path(files: Sequence[Path]) -> Optional[Path]:
+    # only the shipped rules and profiles: a user's own rule files change too often to be worth it
+    if not all(Path(p).resolve().is_relative_to(refdata.ROOT.resolve()) for p in files):
+        return None
+    digest = _program_digest(files)
+    return None if digest is None else refdata._cache_dir() / f"program-{digest}.pickle"
+
+
+def _load_cached_program(files: Sequence[Path], key: tuple[str, ...]) -> Optional[Program]:
+    import pickle
+
+    path = _program_cache_path(files)
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as fh:
+            text, rules = pickle.load(fh)
+    except Exception:  # noqa: BLE001 - a missing or stale cache is rebuilt from the sources
+        return None
+    prog = Program(_LazyStatements(text), rules, key)
+    prog.from_cache = True  # type: ignore[attr-defined]
+    return prog
+
+
+class _LazyStatements(list):
+    """The statements of a cached program: parsed from its text on first use. solve() hands the
+    text to clingo directly while nobody has asked for the AST (the one-shot CLI path)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+        self.parsed = False
+
+    def _parse(self) -> None:
+        if not self.parsed:
+            self.parsed = True
+            ast.parse_string(self.text, super().append)
+
+    def __iter__(self):
+        self._parse()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._parse()
+        return super().__len__()
+
+    def __getitem__(self, i):
+        self._parse()
+        return super().__getitem__(i)
+
+
+def _save_cached_program(files: Sequence[Path], prog: Program) -> None:
+    import os
+    import pickle
+
+    path = _program_cache_path(files)
+    if path is None:
+        return
+    try:
+        text = "\n".join(str(stm) for stm in prog.statements)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            pickle.dump((text, prog.rules), fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+        # keep the newest few (rule authors change the encodings all day)
+        old = sorted(path.parent.glob("program-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for stale in old[8:]:
+            stale.unlink()
+    except Exception:  # noqa: BLE001 - caching is an optimisation only
+        pass
 
 
 # ------------------------------------------------------------------------------------------
@@ -397,16 +497,25 @@ def solve(facts: Sequence[Fact], extra: Sequence[Path] = (), strict: bool = True
             problems.append(msg.strip())
 
     ctl = clingo.Control(["--warn=all" if strict else "--warn=none"], logger=logger)
-    with ast.ProgramBuilder(ctl) as builder:
-        for stm in prog.statements:
-            builder.add(stm)
+    statements = prog.statements
+    if isinstance(statements, _LazyStatements) and not statements.parsed:
+        ctl.add("base", [], statements.text)
+    else:
+        with ast.ProgramBuilder(ctl) as builder:
+            for stm in statements:
+                builder.add(stm)
     ctl.add("base", [], reference_text(facts, prog))
-    with ctl.backend() as backend:
-        for name, args in facts:
-            atom = backend.add_atom(clingo.Function(name, [to_symbol(a) for a in args]))
-            backend.add_rule([atom])
+    _add_facts(ctl, facts)
     ctl.ground([("base", [])])
     if strict and problems:
+        if getattr(prog, "from_cache", False):
+            # statements read from the on-disk cache have no file locations: say it from the sources
+            _CACHE.pop(prog.files, None)
+            _NO_DISK_CACHE.append(True)
+            try:
+                return solve(facts, extra, strict)
+            finally:
+                _NO_DISK_CACHE.pop()
         raise StrictModeError("; ".join(problems))
     answers: dict[int, Answer] = {}
     models = 0
@@ -415,23 +524,104 @@ def solve(facts: Sequence[Fact], extra: Sequence[Path] = (), strict: bool = True
             models += 1
             if models > 1:
                 raise RuntimeError("the encodings have more than one answer set; they must be stratified")
-            for sym in model.symbols(shown=True):
-                args = sym.arguments
-                if not args or args[0].type != clingo.SymbolType.Number and sym.name != WHY:
-                    continue
-                if sym.name == WHY:
-                    head = args[1]
-                    hargs = head.arguments
-                    if not hargs or hargs[0].type != clingo.SymbolType.Number:
-                        continue
-                    e = hargs[0].number
-                    ans = answers.setdefault(e, Answer())
-                    key = (head.name, tuple(from_symbol(a) for a in hargs[1:]))
-                    ans.why.setdefault(key, []).append((args[0].number, tuple(from_symbol(a) for a in args[2].arguments)))
-                    continue
-                e = args[0].number
-                ans = answers.setdefault(e, Answer())
-                ans.atoms.setdefault(sym.name, []).append(tuple(from_symbol(a) for a in args[1:]))
+            _collect(model.symbols(shown=True), answers)
     if models == 0:
         raise RuntimeError("the encodings have no answer set for this batch (a constraint fired)")
     return prog, answers
+
+
+# Performance (docs/performance.md): facts and answers cross the Python/clingo boundary one CFFI
+# call at a time, so both directions memoise. Input arguments repeat (encounter numbers, small
+# ints, constants, codes): their symbols are built once per batch. Output symbols are interned by
+# clingo, so equal sub-terms have equal ``_rep`` handles: each distinct sub-term (a line key, a
+# constant, a code) is converted once per solve. The garbage collector is paused while the
+# answer's tuples are built (no cycles are created).
+
+_NO_DISK_CACHE: list[bool] = []
+_HAS_REP = hasattr(clingo.Number(0), "_rep")
+
+
+def _add_facts(ctl: "clingo.Control", facts: Sequence[Fact]) -> None:
+    memo: dict[tuple[type, Any], clingo.Symbol] = {}
+    function = clingo.Function
+    with ctl.backend() as backend:
+        add_atom = backend.add_atom
+        add_rule = backend.add_rule
+        for name, args in facts:
+            syms = []
+            for a in args:
+                k = (type(a), a)
+                s = memo.get(k)
+                if s is None:
+                    s = memo[k] = to_symbol(a)
+                syms.append(s)
+            add_rule([add_atom(function(name, syms))])
+
+
+def _collect(symbols: Sequence[clingo.Symbol], answers: dict[int, Answer]) -> None:
+    import gc
+
+    NUMBER, STRING, FUNCTION = clingo.SymbolType.Number, clingo.SymbolType.String, clingo.SymbolType.Function
+    memo: dict[Any, Any] = {}
+
+    def value(sym: clingo.Symbol) -> Any:
+        k = sym._rep if _HAS_REP else sym
+        v = memo.get(k)
+        if v is not None:
+            return v
+        t = sym.type
+        if t == NUMBER:
+            v = sym.number
+        elif t == STRING:
+            v = sym.string
+        elif t == FUNCTION:
+            sargs = sym.arguments
+            n = sym.name
+            if not sargs:
+                v = Const(n) if n else ()
+            else:
+                vals = tuple([value(x) for x in sargs])
+                v = Fn(n, vals) if n else vals
+        else:
+            v = from_symbol(sym)
+        memo[k] = v
+        return v
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for sym in symbols:
+            args = sym.arguments
+            if not args:
+                continue
+            name = sym.name
+            if name == WHY:
+                head = value(args[1])
+                if type(head) is not Fn or not head.args or type(head.args[0]) is not int:
+                    continue
+                ans = answers.get(head.args[0])
+                if ans is None:
+                    ans = answers[head.args[0]] = Answer()
+                key = (head.name, head.args[1:])
+                rec = (value(args[0]), value(args[2]))
+                lst = ans.why.get(key)
+                if lst is None:
+                    ans.why[key] = [rec]
+                else:
+                    lst.append(rec)
+                continue
+            first = value(args[0])
+            if type(first) is not int:
+                continue
+            ans = answers.get(first)
+            if ans is None:
+                ans = answers[first] = Answer()
+            row = tuple([value(a) for a in args[1:]])
+            lst = ans.atoms.get(name)
+            if lst is None:
+                ans.atoms[name] = [row]
+            else:
+                lst.append(row)
+    finally:
+        if enabled:
+            gc.enable()

@@ -113,24 +113,27 @@ def fact_index() -> tuple[tuple[str, ...], dict[str, tuple[int, ...]], tuple[str
     pickle instead of scanning 40,000 lines.
     """
     import hashlib
-    import pickle
+    import marshal
 
-    digest = hashlib.sha256()
+    # Keyed by each file's name, size and modification time (a stat, not a read of 2 MB: the
+    # one-shot CLI start-up path, docs/performance.md); marshal loads about twice as fast as pickle.
+    digest = hashlib.sha256(b"marshal-1")
     for path in fact_files():
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    cache = _cache_dir() / f"facts-{digest.hexdigest()[:24]}.pickle"
+        st = path.stat()
+        digest.update(f"{path.name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    cache = _cache_dir() / f"facts-{digest.hexdigest()[:24]}.marshal"
     try:
         with open(cache, "rb") as fh:
-            return pickle.load(fh)
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError):
+            lines, index, always = marshal.loads(fh.read())
+        return lines, index, always
+    except (OSError, EOFError, ValueError, TypeError):
         pass
     result = _build_fact_index()
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(f".{os.getpid()}.tmp")
         with open(tmp, "wb") as fh:
-            pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            marshal.dump(result, fh)
         os.replace(tmp, cache)
     except OSError:
         pass

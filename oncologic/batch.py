@@ -1,0 +1,652 @@
+"""Batch coding: many encounters in, one JSON Lines record per encounter out, in input order.
+
+>>> from oncologic.batch import BatchOptions, run_batch
+>>> summary = run_batch("day.jsonl", "claims.jsonl", BatchOptions(workers=2))
+
+Input: a JSON Lines file (one encounter object per line; blank lines are not records), ``-`` for
+standard input, or a folder of encounter files (``*.json``, ``*.yaml``, ``*.yml``, in name order).
+
+Output, one line per input record, numbered from 1 in input order::
+
+    {"record":1,"encounter":"ENC-1","claim":{...the claim of the contract...}}
+    {"record":2,"encounter":"ENC-2","warnings":["x: unknown field ignored"],"claim":{...}}
+    {"record":3,"encounter":"ENC-3","source":"day.jsonl:3","error":{"kind":"input",
+     "problems":[{"path":"administrations[0].route","message":"..."}]}}
+
+Error kinds: ``input`` (the InputError problems, with field paths), ``too_large`` (more
+administrations than ``max_administrations``), ``timeout`` (coding it alone took longer than
+``time_limit`` seconds), ``engine`` (the engine failed on this encounter alone), ``crash`` (the
+worker process died while coding this encounter alone, e.g. past ``memory_limit_mb``).
+
+How it stays fast, flat and robust (docs/performance.md):
+
+* Records are read as a stream and cut into chunks of ``chunk_size``; a chunk is one clingo
+  ground program (the rules never join across encounters, so each claim is the one the
+  encounter gets alone; tests/test_batch.py checks it).
+* Chunks go to ``workers`` subprocesses that are recycled after ``recycle_after`` encounters or
+  past ``recycle_rss_mb`` (clingo interns symbols for the life of a process). The parent only
+  reads lines and writes lines; at most a few chunks per worker are in flight, so memory does
+  not grow with the input.
+* A chunk that raises is split and retried inside the worker, down to the one encounter at
+  fault. A chunk that runs past its deadline (``time_limit`` + 20 ms per encounter) or kills its
+  worker is split into up to 8 parts by the parent, whose worker is killed and replaced; a single
+  encounter past ``time_limit`` becomes a ``timeout`` record. Grounding cannot be interrupted
+  from Python, so killing the subprocess is the only bound that always works.
+* Output is written in order, flushed and fsync'ed per write; ``resume`` truncates a partly
+  written last record (anything after the last newline, or a line that is not a complete record
+  with the expected number), checks that the last kept record belongs to the same input record,
+  and continues after it.
+
+Python here never decides a code: it reads, validates, calls :mod:`oncologic.solver` and writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections import Counter, deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
+
+# one input record: (record number from 1, source label, raw text)
+Item = tuple[int, str, str]
+# one output record: (the JSON line with its newline, summary info)
+# info: ("claim", clean, finding codes) or ("error", kind)
+Out = tuple[str, tuple]
+
+DOC_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    policy: Optional[str] = "medicare"
+    rules: tuple[str, ...] = ()
+    switches: tuple[str, ...] = ()
+    workers: int = 0  # 0 = code in this process (no time limit); N >= 1 = N worker processes
+    chunk_size: int = 1000
+    time_limit: float = 10.0  # seconds one encounter may take alone
+    max_administrations: int = 1000
+    memory_limit_mb: int = 4096  # address-space limit of a worker process (0 = none)
+    recycle_after: int = 50_000  # encounters per worker process before it is replaced
+    recycle_rss_mb: int = 400
+    strict: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Summary:
+    records: int = 0
+    claims: int = 0
+    clean: int = 0
+    errors: Counter = field(default_factory=Counter)
+    findings: Counter = field(default_factory=Counter)
+    resumed_from: int = 0
+    seconds: float = 0.0
+
+    def add(self, info: tuple) -> None:
+        self.records += 1
+        if info[0] == "claim":
+            self.claims += 1
+            self.clean += bool(info[1])
+            self.findings.update(info[2])
+        else:
+            self.errors[info[1]] += 1
+
+    def render(self) -> str:
+        new = self.records - self.resumed_from
+        rate = new / self.seconds if self.seconds > 0 else 0.0
+        lines = [
+            f"oncologic batch: {self.records:,} records ({new:,} coded in {self.seconds:.1f} s, {rate:,.0f}/s"
+            + (f"; resumed after record {self.resumed_from:,}" if self.resumed_from else "")
+            + ")",
+            f"  claims: {self.claims:,}, clean: {self.clean:,}"
+            + (f" ({100.0 * self.clean / self.claims:.1f} % clean rate)" if self.claims else ""),
+            "  errors: " + (", ".join(f"{k} {v:,}" for k, v in sorted(self.errors.items())) or "none"),
+        ]
+        if self.findings:
+            lines.append("  findings by code:")
+            for code, n in sorted(self.findings.items(), key=lambda kv: (-kv[1], kv[0])):
+                lines.append(f"    {code:<32} {n:>10,}")
+        return "\n".join(lines) + "\n"
+
+
+class BatchError(Exception):
+    """The batch cannot run (unreadable input, an output that does not match the input on resume)."""
+
+
+# --------------------------------------------------------------------------------------------
+# input
+
+
+def iter_records(source: str | Path) -> Iterator[Item]:
+    """Stream the records of a JSON Lines file, standard input (``-``) or a folder."""
+    if str(source) == "-":
+        yield from _lines(sys.stdin, "<stdin>")
+        return
+    path = Path(source)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in DOC_SUFFIXES)
+        for n, p in enumerate(files, start=1):
+            try:
+                text = p.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                text = "\x00" + f"cannot read: {getattr(exc, 'strerror', None) or exc}"
+            yield n, p.name, text
+        return
+    try:
+        fh = open(path, encoding="utf-8", errors="surrogateescape", newline="")
+    except OSError as exc:
+        raise BatchError(f"{source}: cannot read: {exc.strerror}") from None
+    with fh:
+        yield from _lines(fh, str(source))
+
+
+def _lines(fh, name: str) -> Iterator[Item]:
+    n = 0
+    for lineno, line in enumerate(fh, start=1):
+        if lineno == 1 and line.startswith("\ufeff"):
+            line = line[1:]
+        if not line.strip():
+            continue
+        n += 1
+        yield n, f"{name}:{lineno}", line
+
+
+def count_records(source: str | Path) -> Optional[int]:
+    """How many records a regular file or folder holds (for the progress bar); None if unknown."""
+    if str(source) == "-":
+        return None
+    path = Path(source)
+    if path.is_dir():
+        return sum(1 for p in path.iterdir() if p.is_file() and p.suffix.lower() in DOC_SUFFIXES)
+    n = 0
+    with open(path, "rb") as fh:
+        for line in fh:
+            n += bool(line.strip())
+    return n
+
+
+# --------------------------------------------------------------------------------------------
+# coding one chunk (runs in a worker process, in a Dask task, or inline)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def error_line(rec: int, source: str, encounter: Optional[str], kind: str, problems: Sequence[tuple[str, str]]) -> Out:
+    body = {
+        "record": rec,
+        "encounter": encounter,
+        "source": source,
+        "error": {"kind": kind, "problems": [{"path": p, "message": m} for p, m in problems]},
+    }
+    return _dumps(body) + "\n", ("error", kind)
+
+
+def _encounter_id(data: Any) -> Optional[str]:
+    if isinstance(data, dict):
+        value = data.get("id")
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            return str(value)
+    return None
+
+
+def _parse(item: Item) -> tuple[Any, Optional[Out]]:
+    rec, source, text = item
+    if text.startswith("\x00"):
+        return None, error_line(rec, source, None, "input", [("(file)", text[1:])])
+    try:
+        if source.endswith((".yaml", ".yml")):
+            from .load import InputError, parse_document
+
+            try:
+                return parse_document(text, source), None
+            except InputError as exc:
+                return None, error_line(rec, source, None, "input", exc.problems)
+        return json.loads(text), None
+    except ValueError as exc:  # json.JSONDecodeError
+        msg = f"invalid JSON at column {exc.colno}: {exc.msg}" if hasattr(exc, "colno") else f"invalid JSON: {exc}"
+        return None, error_line(rec, source, None, "input", [("(document)", msg)])
+
+
+def code_records(items: Sequence[Item], opts: BatchOptions) -> list[Out]:
+    """The output records of ``items``, coded as one batch. Raises when the engine fails on the
+    batch (the callers split it: :func:`code_records_robust`)."""
+    from .load import InputError, validate
+    from .solver import code_encounters
+
+    out: list[Optional[Out]] = [None] * len(items)
+    valid: list[tuple[int, Any, Optional[str]]] = []  # (position, Loaded, id)
+    for pos, item in enumerate(items):
+        rec, source, _text = item
+        data, err = _parse(item)
+        if err is not None:
+            out[pos] = err
+            continue
+        enc_id = _encounter_id(data)
+        admins = data.get("administrations") if isinstance(data, dict) else None
+        if isinstance(admins, list) and len(admins) > opts.max_administrations:
+            out[pos] = error_line(
+                rec, source, enc_id, "too_large",
+                [("administrations", f"{len(admins)} administrations; a batch codes at most {opts.max_administrations} "
+                  "per encounter (--max-administrations); code it alone with `oncologic solve`")],
+            )
+            continue
+        try:
+            loaded = validate(data)
+        except InputError as exc:
+            out[pos] = error_line(rec, source, enc_id, "input", exc.problems)
+            continue
+        valid.append((pos, loaded, enc_id))
+    if valid:
+        claims = code_encounters(
+            [v[1] for v in valid],
+            policy=opts.policy,
+            rules=opts.rules,
+            policies=[opts.switches] * len(valid) if opts.switches else None,
+            strict=opts.strict,
+        )
+        for (pos, loaded, enc_id), claim in zip(valid, claims):
+            head = {"record": items[pos][0], "encounter": claim.encounter}
+            if loaded.warnings:
+                head["warnings"] = list(loaded.warnings)
+            line = _dumps(head)[:-1] + ',"claim":' + claim.model_dump_json(by_alias=True) + "}\n"
+            info = ("claim", claim.clean, tuple(f.code for f in claim.findings))
+            out[pos] = (line, info)
+    return out  # type: ignore[return-value]
+
+
+def code_records_robust(items: Sequence[Item], opts: BatchOptions) -> list[Out]:
+    """:func:`code_records`, splitting the batch when it raises, down to the encounter at fault."""
+    try:
+        return code_records(items, opts)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a record, never a lost batch
+        if len(items) == 1:
+            return [_failure_line(items[0], exc)]
+        mid = len(items) // 2
+        return code_records_robust(items[:mid], opts) + code_records_robust(items[mid:], opts)
+
+
+def _failure_line(item: Item, exc: BaseException) -> Out:
+    from .load import InputError
+
+    rec, source, text = item
+    data, _err = _parse(item)
+    enc_id = _encounter_id(data)
+    if isinstance(exc, InputError):
+        return error_line(rec, source, enc_id, "input", exc.problems)
+    return error_line(rec, source, enc_id, "engine", [("(encounter)", f"{type(exc).__name__}: {exc}")])
+
+
+# --------------------------------------------------------------------------------------------
+# executors: where chunks are coded
+
+
+class Executor:
+    """Runs tasks (lists of items). ``poll`` returns finished tasks as (task id, status, payload):
+    status ``ok`` (payload: list of Out), ``timeout`` or ``crash`` (payload: message)."""
+
+    def capacity(self) -> int:
+        raise NotImplementedError
+
+    def submit(self, task_id: int, items: list[Item]) -> None:
+        raise NotImplementedError
+
+    def poll(self, timeout: float) -> list[tuple[int, str, Any]]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class InlineExecutor(Executor):
+    """Codes each task in this process when it is submitted (no time limit)."""
+
+    def __init__(self, opts: BatchOptions):
+        self.opts = opts
+        self.done: list[tuple[int, str, Any]] = []
+
+    def capacity(self) -> int:
+        return 0 if self.done else 1
+
+    def submit(self, task_id: int, items: list[Item]) -> None:
+        self.done.append((task_id, "ok", code_records_robust(items, self.opts)))
+
+    def poll(self, timeout: float) -> list[tuple[int, str, Any]]:
+        done, self.done = self.done, []
+        return done
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _worker_main(conn, opts_dict: dict) -> None:
+    """A worker process: warm up, then code tasks until told to stop or due for recycling."""
+    opts = BatchOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in opts_dict.items()})
+    if opts.memory_limit_mb:
+        try:
+            import resource
+
+            limit = opts.memory_limit_mb * 2**20
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        except (ImportError, ValueError, OSError):
+            pass
+    try:
+        from . import engine, refdata, solver
+
+        engine.load_program(solver.rule_paths(opts.policy, opts.rules))
+        refdata.fact_index()
+    except Exception as exc:  # noqa: BLE001
+        conn.send(("fatal", f"{type(exc).__name__}: {exc}"))
+        return
+    conn.send(("ready", os.getpid()))
+    coded = 0
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        task_id, items = msg
+        result = code_records_robust(items, opts)
+        coded += len(items)
+        retire = coded >= opts.recycle_after or _rss_mb() > opts.recycle_rss_mb
+        conn.send((task_id, result, retire))
+        if retire:
+            return
+
+
+class _Worker:
+    def __init__(self, ctx, opts: BatchOptions):
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(child, opts.to_dict()), daemon=True)
+        self.proc.start()
+        child.close()
+        self.ready = False
+        self.task: Optional[int] = None
+        self.deadline = 0.0
+
+    def kill(self) -> None:
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join(5)
+        self.conn.close()
+
+
+class ProcessPool(Executor):
+    """``n`` worker processes, recycled; a task past its deadline kills its worker."""
+
+    STARTUP_SECONDS = 120.0
+
+    def __init__(self, opts: BatchOptions, n: int):
+        import multiprocessing as mp
+
+        method = "fork" if "fork" in mp.get_all_start_methods() and sys.platform.startswith("linux") else "spawn"
+        self.ctx = mp.get_context(method)
+        self.opts = opts
+        self.workers = [self._start() for _ in range(n)]
+        self.done: list[tuple[int, str, Any]] = []
+
+    def _start(self) -> _Worker:
+        w = _Worker(self.ctx, self.opts)
+        w.deadline = time.monotonic() + self.STARTUP_SECONDS
+        return w
+
+    def capacity(self) -> int:
+        return sum(1 for w in self.workers if w.ready and w.task is None)
+
+    def submit(self, task_id: int, items: list[Item]) -> None:
+        for w in self.workers:
+            if w.ready and w.task is None:
+                w.task = task_id
+                w.deadline = time.monotonic() + self.opts.time_limit + 0.02 * len(items)
+                w.conn.send((task_id, items))
+                return
+        raise RuntimeError("no idle worker")
+
+    def _replace(self, w: _Worker) -> None:
+        w.kill()
+        self.workers[self.workers.index(w)] = self._start()
+
+    def poll(self, timeout: float) -> list[tuple[int, str, Any]]:
+        from multiprocessing.connection import wait
+
+        done, self.done = self.done, []
+        if done:
+            return done
+        conns = {w.conn: w for w in self.workers}
+        now = time.monotonic()
+        nearest = min((w.deadline for w in self.workers if w.task is not None or not w.ready), default=now + timeout)
+        ready = wait(list(conns), timeout=max(0.0, min(timeout, nearest - now)))
+        for conn in ready:
+            w = conns[conn]
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):
+                code = w.proc.exitcode if not w.proc.is_alive() else None
+                if w.task is not None:
+                    done.append((w.task, "crash", f"the worker process died (exit code {code})"))
+                elif not w.ready:
+                    raise BatchError(f"a worker process died while starting (exit code {code})")
+                self._replace(w)
+                continue
+            if msg[0] == "ready":
+                w.ready = True
+                continue
+            if msg[0] == "fatal":
+                raise BatchError(f"a worker could not start: {msg[1]}")
+            task_id, result, retire = msg
+            done.append((task_id, "ok", result))
+            w.task = None
+            if retire:
+                w.proc.join(10)
+                self._replace(w)
+        now = time.monotonic()
+        for w in list(self.workers):
+            if now <= w.deadline:
+                continue
+            if w.task is not None:
+                done.append((w.task, "timeout", f"coding took longer than {self.opts.time_limit:g} s (--time-limit)"))
+                self._replace(w)
+            elif not w.ready:
+                raise BatchError("a worker process did not start in time")
+        return done
+
+    def close(self) -> None:
+        for w in self.workers:
+            try:
+                if w.task is None and w.ready:
+                    w.conn.send(None)
+            except OSError:
+                pass
+        for w in self.workers:
+            w.proc.join(2)
+            w.kill()
+
+
+# --------------------------------------------------------------------------------------------
+# output, resume
+
+
+def recover(out: Path, reader: Callable[[], Iterator[Item]]) -> tuple[int, Summary]:
+    """Keep the complete, correctly numbered records at the start of ``out`` and truncate the
+    rest; check that the last one belongs to the same input record. Returns (records kept, summary
+    of them)."""
+    summary = Summary()
+    keep = 0
+    last: Optional[dict] = None
+    with open(out, "rb") as fh:
+        for raw in fh:
+            if not raw.endswith(b"\n"):
+                break
+            try:
+                obj = json.loads(raw)
+            except ValueError:
+                break
+            if not isinstance(obj, dict) or obj.get("record") != summary.records + 1:
+                break
+            if "claim" in obj:
+                claim = obj["claim"]
+                summary.add(("claim", claim.get("clean"), tuple(f.get("code") for f in claim.get("findings", []))))
+            elif "error" in obj:
+                summary.add(("error", obj["error"].get("kind")))
+            else:
+                break
+            keep += len(raw)
+            last = obj
+    with open(out, "r+b") as fh:
+        fh.truncate(keep)
+        fh.flush()
+        os.fsync(fh.fileno())
+    if last is not None:
+        want = last.get("encounter")
+        for rec, _source, text in reader():
+            if rec < summary.records:
+                continue
+            data, _err = _parse((rec, _source, text))
+            if _encounter_id(data) != want:
+                raise BatchError(
+                    f"{out}: record {rec} is for encounter {want!r}, but input record {rec} is "
+                    f"{_encounter_id(data)!r}: the output does not belong to this input; not resuming"
+                )
+            break
+        else:
+            raise BatchError(f"{out}: has {summary.records} records, more than the input holds; not resuming")
+    summary.resumed_from = summary.records
+    return summary.records, summary
+
+
+class _Progress:
+    def __init__(self, total: Optional[int], enabled: bool):
+        self.total = total
+        self.enabled = enabled
+        self.t0 = time.monotonic()
+        self.last = 0.0
+
+    def update(self, done: int, new: int, final: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not final and now - self.last < 0.2:
+            return
+        self.last = now
+        rate = new / (now - self.t0) if now > self.t0 else 0.0
+        if self.total:
+            frac = min(1.0, done / self.total)
+            bar = "#" * int(30 * frac) + "." * (30 - int(30 * frac))
+            text = f"\r[{bar}] {done:,}/{self.total:,} {100 * frac:5.1f}% {rate:,.0f}/s "
+        else:
+            text = f"\r{done:,} records {rate:,.0f}/s "
+        sys.stderr.write(text + ("\n" if final else ""))
+        sys.stderr.flush()
+
+
+def run_batch(
+    source: str | Path,
+    out: Optional[str | Path],
+    opts: BatchOptions = BatchOptions(),
+    resume: bool = False,
+    progress: Optional[bool] = None,
+    executor: Optional[Executor] = None,
+    max_inflight_records: Optional[int] = None,
+) -> Summary:
+    """Code every record of ``source`` into ``out`` (None: standard output)."""
+    t0 = time.monotonic()
+    reader = lambda: iter_records(source)  # noqa: E731
+    start = 0
+    summary = Summary()
+    if resume:
+        if out is None:
+            raise BatchError("--resume needs an output file (-o)")
+        if Path(out).exists():
+            start, summary = recover(Path(out), reader)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    bar = _Progress(count_records(source) if progress else None, progress)
+
+    own_executor = executor is None
+    if executor is None:
+        executor = ProcessPool(opts, opts.workers) if opts.workers > 0 else InlineExecutor(opts)
+    width = max(1, opts.workers)
+    limit = max_inflight_records or opts.chunk_size * (2 * width + 2)
+
+    fh = open(out, "a" if resume else "w", encoding="utf-8", newline="\n") if out is not None else sys.stdout
+    records = (it for it in reader() if it[0] > start)
+    exhausted = False
+    queue: deque[list[Item]] = deque()
+    tasks: dict[int, list[Item]] = {}
+    results: dict[int, Out] = {}
+    next_rec = start + 1
+    next_task = 0
+    buffered = 0  # records read and not yet written
+    try:
+        while True:
+            while executor.capacity() > 0:
+                if not queue and not exhausted and buffered < limit:
+                    chunk = []
+                    for item in records:
+                        chunk.append(item)
+                        if len(chunk) >= opts.chunk_size:
+                            break
+                    if len(chunk) < opts.chunk_size:
+                        exhausted = True
+                    if chunk:
+                        queue.append(chunk)
+                        buffered += len(chunk)
+                if not queue:
+                    break
+                items = queue.popleft()
+                tasks[next_task] = items
+                executor.submit(next_task, items)
+                next_task += 1
+            if not tasks and not queue and exhausted:
+                break
+            for task_id, status, payload in executor.poll(0.5):
+                items = tasks.pop(task_id)
+                if status == "ok":
+                    for item, res in zip(items, payload):
+                        results[item[0]] = res
+                elif len(items) > 1:
+                    k = min(8, len(items))
+                    size = -(-len(items) // k)
+                    parts = [items[i : i + size] for i in range(0, len(items), size)]
+                    queue.extendleft(reversed(parts))
+                else:
+                    (item,) = items
+                    data, _err = _parse(item)
+                    results[item[0]] = error_line(item[0], item[1], _encounter_id(data), status, [("(encounter)", payload)])
+            lines = []
+            while next_rec in results:
+                line, info = results.pop(next_rec)
+                lines.append(line)
+                summary.add(info)
+                next_rec += 1
+                buffered -= 1
+            if lines:
+                fh.write("".join(lines))
+                fh.flush()
+                if out is not None:
+                    os.fsync(fh.fileno())
+                bar.update(summary.records, summary.records - start)
+    finally:
+        if own_executor:
+            executor.close()
+        if out is not None:
+            fh.close()
+    summary.seconds = time.monotonic() - t0
+    bar.update(summary.records, summary.records - start, final=True)
+    return summary

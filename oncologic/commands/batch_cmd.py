@@ -1,0 +1,76 @@
+"""``oncologic batch``: code a JSON Lines file (or a folder of encounter files) into JSON Lines.
+
+Thin: parse options, call :func:`oncologic.batch.run_batch` (or the Dask runner), print the summary.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+
+@click.command("batch")
+@click.argument("infile", type=click.Path(allow_dash=True))
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False), default=None,
+              help="The JSON Lines file to write (default: standard output).")
+@click.option("--workers", type=int, default=None,
+              help="Worker processes (default: the number of CPUs; 0 codes in this process, without time limit).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run: keep the complete records of OUT, code the rest.")
+@click.option("--policy", default="medicare", show_default=True, help="Payer policy profile (encodings/policies/NAME.lp).")
+@click.option("--rules", "rules", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Extra rule file on top of the standard rules (repeatable).")
+@click.option("--switch", "switches", multiple=True, help="Turn on one policy switch for every encounter (repeatable).")
+@click.option("--chunk-size", type=click.IntRange(1, 100_000), default=1000, show_default=True,
+              help="Encounters per ground program.")
+@click.option("--time-limit", type=click.FloatRange(0.1), default=10.0, show_default=True,
+              help="Seconds one encounter may take alone before it becomes a timeout record.")
+@click.option("--max-administrations", type=click.IntRange(1), default=1000, show_default=True,
+              help="Larger encounters become too_large records.")
+@click.option("--dask", "dask_address", default=None, metavar="SCHEDULER_ADDRESS",
+              help="Code on a Dask cluster (tcp://host:8786) instead of local worker processes.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar on standard error (default: on a terminal).")
+def batch(infile, output, workers, resume, policy, rules, switches, chunk_size, time_limit, max_administrations,
+          dask_address, progress) -> None:
+    """Code many encounters: one JSON Lines record per input record, in input order.
+
+    IN is a JSON Lines file (one encounter per line), - for standard input, or a folder of
+    .json/.yaml files. Each output line is {"record", "encounter", "claim"} or
+    {"record", "encounter", "source", "error": {"kind", "problems": [{"path", "message"}]}}.
+    A summary (records, clean rate, findings by code, time) goes to standard error.
+    """
+    from ..batch import BatchError, BatchOptions, run_batch
+
+    if workers is None:
+        workers = os.cpu_count() or 1
+    if workers < 0:
+        raise click.BadParameter("must be 0 or more", param_hint="--workers")
+    try:
+        from .. import refdata
+
+        if policy:
+            refdata.policy_file(policy)
+    except ValueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    opts = BatchOptions(
+        policy=policy or None,
+        rules=tuple(os.path.abspath(r) for r in rules),
+        switches=tuple(switches),
+        workers=workers,
+        chunk_size=chunk_size,
+        time_limit=time_limit,
+        max_administrations=max_administrations,
+    )
+    try:
+        if dask_address:
+            from ..dask_runner import run_dask
+
+            summary = run_dask(infile, output, dask_address, opts, resume=resume, progress=progress)
+        else:
+            summary = run_batch(infile, output, opts, resume=resume, progress=progress)
+    except BatchError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(summary.render(), err=True, nl=False)

@@ -1,0 +1,112 @@
+"""Batch coding on a Dask cluster: the same records, in the same order, as the local run.
+
+    oncologic batch claims-2025.jsonl -o coded.jsonl --dask tcp://scheduler:8786
+
+or from Python::
+
+    from distributed import Client
+    from oncologic.batch import BatchOptions
+    from oncologic.dask_runner import run_dask
+
+    summary = run_dask("claims-2025.jsonl", "coded.jsonl", Client("tcp://scheduler:8786"), BatchOptions())
+
+The client process reads the input as a stream, cuts it into chunks of ``chunk_size`` records and
+submits each chunk as one task (:func:`oncologic.batch.code_records_robust`: validate, build facts,
+one ground program, render; a chunk that raises is split down to the encounter at fault). At most
+two tasks per worker thread are in flight, so the client's memory stays flat. Results are written
+in input order with the local run's writer (fsync per write, ``resume``, the summary), so the
+output is byte-identical to ``oncologic batch`` without ``--dask``.
+
+What differs from local worker processes: a Dask task cannot be killed on a deadline, so
+``time_limit`` is not enforced (``max_administrations`` still is); a task whose worker dies
+(``KilledWorker``, e.g. past the worker's memory limit) is split like a local crash, down to a
+``crash`` record for the encounter at fault. Long-lived workers keep clingo's interned symbols:
+start them with ``--lifetime`` so they are recycled (docs/performance.md).
+
+Requires the ``dask`` extra (``pip install 'oncologic[dask]'``) on the client and every worker,
+and the same oncologic version (encodings and facts) everywhere.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any, Optional
+
+from .batch import BatchOptions, Executor, Item, Summary, code_records_robust, run_batch
+
+
+class DaskExecutor(Executor):
+    """Runs chunks as Dask tasks through a ``distributed.Client``."""
+
+    def __init__(self, client: Any, opts: BatchOptions, slots: int):
+        self.client = client
+        self.opts = opts
+        self.slots = max(1, slots)
+        self.futures: dict[Any, int] = {}
+        self.prefix = f"oncologic-batch-{uuid.uuid4().hex[:12]}"
+
+    def capacity(self) -> int:
+        return self.slots - len(self.futures)
+
+    def submit(self, task_id: int, items: list[Item]) -> None:
+        future = self.client.submit(code_records_robust, items, self.opts, key=f"{self.prefix}-{task_id}", pure=False)
+        self.futures[future] = task_id
+
+    def poll(self, timeout: float) -> list[tuple[int, str, Any]]:
+        from distributed import wait
+
+        if not self.futures:
+            return []
+        if not any(f.done() for f in self.futures):
+            try:
+                wait(list(self.futures), timeout=timeout, return_when="FIRST_COMPLETED")
+            except Exception:  # noqa: BLE001 - a timeout here only means "nothing finished yet"
+                pass
+        out = []
+        for future in [f for f in self.futures if f.done()]:
+            task_id = self.futures.pop(future)
+            if future.status == "finished":
+                out.append((task_id, "ok", future.result()))
+            else:
+                exc = future.exception()
+                out.append((task_id, "crash", f"the Dask task failed: {type(exc).__name__}: {exc}"))
+            future.release()
+        return out
+
+    def close(self) -> None:
+        for future in list(self.futures):
+            future.cancel()
+        self.futures.clear()
+
+
+def run_dask(
+    source: str | Path,
+    out: Optional[str | Path],
+    scheduler: Any,
+    opts: BatchOptions = BatchOptions(),
+    resume: bool = False,
+    progress: Optional[bool] = None,
+    slots: Optional[int] = None,
+) -> Summary:
+    """Code ``source`` into ``out`` on the cluster at ``scheduler`` (an address or a Client)."""
+    try:
+        from distributed import Client
+    except ImportError:  # pragma: no cover - depends on the extra
+        from .batch import BatchError
+
+        raise BatchError("the Dask runner needs the dask extra: pip install 'oncologic[dask]'") from None
+    own = not hasattr(scheduler, "submit")
+    client = Client(scheduler) if own else scheduler
+    try:
+        if slots is None:
+            threads = sum(client.nthreads().values()) or 1
+            slots = 2 * threads
+        executor = DaskExecutor(client, opts, slots)
+        return run_batch(
+            source, out, opts, resume=resume, progress=progress, executor=executor,
+            max_inflight_records=opts.chunk_size * (slots + 2),
+        )
+    finally:
+        if own:
+            client.close()
