@@ -66,7 +66,7 @@ class BatchOptions:
     rules: tuple[str, ...] = ()
     switches: tuple[str, ...] = ()
     workers: int = 0  # 0 = code in this process (no time limit); N >= 1 = N worker processes
-    chunk_size: int = 1000
+    chunk_size: int = 200
     time_limit: float = 10.0  # seconds one encounter may take alone
     max_administrations: int = 1000
     memory_limit_mb: int = 4096  # address-space limit of a worker process (0 = none)

@@ -1,0 +1,212 @@
+"""The batch benchmark: ``python benchmarks/run.py`` (or ``--quick``).
+
+For N = 1, 1,000 and 100,000 generated encounters (benchmarks/generator.py, seeded) it runs
+
+* ``oncologic batch IN -o OUT`` (worker processes, the full rule set) and
+* the baseline: a process that only parses and validates every record (the same pydantic
+  models) and writes it back as JSON Lines,
+
+each as a fresh subprocess, and prints wall time, encounters per second, milliseconds per
+encounter, CPU seconds (user + system of the whole process tree) and peak memory (the largest
+sum of RSS over the process tree, sampled every 20 ms). The headline is the ratio of the batch
+throughput to the baseline's. It also times ``oncologic solve`` on one encounter, interpreter
+start included (median of repeated runs).
+
+    python benchmarks/run.py                 # N = 1, 1000, 100000
+    python benchmarks/run.py --quick         # N = 1, 200, 1000
+    python benchmarks/run.py --sizes 5000 --workers 2 --json out.json
+
+Speed is measured here, never asserted in tests. docs/performance.md records the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+
+import generator  # noqa: E402
+
+BASELINE = r"""
+import json, sys
+from oncologic.load import InputError, validate
+src, dst = sys.argv[1], sys.argv[2]
+with open(src, encoding="utf-8") as fh, open(dst, "w", encoding="utf-8") as out:
+    for n, line in enumerate(fh, start=1):
+        if not line.strip():
+            continue
+        try:
+            enc = validate(json.loads(line)).encounter
+            out.write('{"record":%d,"encounter":%s}\n' % (n, enc.model_dump_json()))
+        except (InputError, ValueError) as exc:
+            out.write(json.dumps({"record": n, "error": str(exc)}) + "\n")
+"""
+
+
+def _tree(pid: int) -> list[int]:
+    """pid and all its descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(entry))
+        except (OSError, IndexError, ValueError):
+            continue
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
+
+
+def _rss_mb(pids: list[int]) -> float:
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/statm") as fh:
+                total += int(fh.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def measure(cmd: list[str], env=None) -> dict:
+    """Run ``cmd``; wall seconds, CPU seconds of the tree, peak tree RSS (MB), exit status."""
+    before = os.times()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    peak = 0.0
+    tick = 0
+    pids = [proc.pid]
+    while proc.poll() is None:
+        if tick % 25 == 0:  # re-scan the tree every 0.5 s (workers are recycled)
+            pids = _tree(proc.pid)
+        peak = max(peak, _rss_mb(pids))
+        tick += 1
+        time.sleep(0.02)
+    wall = time.perf_counter() - t0
+    after = os.times()
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return {"wall": wall, "cpu": cpu, "peak_mb": peak, "status": proc.returncode, "stderr": err}
+
+
+def oncologic_cmd() -> list[str]:
+    script = Path(sys.executable).parent / "oncologic"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "oncologic.cli"]
+
+
+def time_solve(runs: int) -> dict:
+    cmd = oncologic_cmd() + ["solve", str(ROOT / "examples" / "seed_session.yaml")]
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # warm the caches
+    walls = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        walls.append(time.perf_counter() - t0)
+    return {"median": statistics.median(walls), "min": min(walls), "runs": runs}
+
+
+def machine() -> dict:
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+    except OSError:
+        commit, dirty = "?", ""
+    import clingo
+
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = -1.0
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "clingo": clingo.__version__,
+            "commit": commit + ("+dirty" if dirty else ""), "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+            "load_before": round(load, 2)}
+
+
+def row(name: str, n: int, m: dict) -> dict:
+    return {"run": name, "n": n, "wall_s": round(m["wall"], 3), "per_s": round(n / m["wall"], 1),
+            "ms_per_enc": round(1000 * m["wall"] / n, 3), "cpu_s": round(m["cpu"], 2),
+            "cpu_ms_per_enc": round(1000 * m["cpu"] / n, 3), "peak_mb": round(m["peak_mb"], 1)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="oncologic batch benchmark")
+    ap.add_argument("--quick", action="store_true", help="small sizes (1, 200, 1000)")
+    ap.add_argument("--sizes", type=int, nargs="*", help="explicit sizes")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--chunk-size", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--solve-runs", type=int, default=10)
+    ap.add_argument("--json", dest="json_out", help="also write the results here")
+    args = ap.parse_args(argv)
+    sizes = args.sizes or ([1, 200, 1000] if args.quick else [1, 1000, 100_000])
+    generator.check_codes()
+    info = machine()
+    print(f"# oncologic benchmark  {info['date']}  commit {info['commit']}")
+    print(f"# {info['cpu']}, {info['cores']} cores, Python {info['python']}, clingo {info['clingo']}, "
+          f"load average before {info['load_before']}")
+    results: list[dict] = []
+    solve = time_solve(args.solve_runs)
+    print(f"oncologic solve (one encounter, interpreter start included): median {solve['median']:.3f} s, "
+          f"min {solve['min']:.3f} s over {solve['runs']} runs")
+    with tempfile.TemporaryDirectory(prefix="oncologic-bench-") as tmp:
+        for n in sizes:
+            src = generator.write_jsonl(Path(tmp) / f"in-{n}.jsonl", n, seed=args.seed)
+            workers = 0 if n == 1 else args.workers
+            cmd = oncologic_cmd() + ["batch", str(src), "-o", str(Path(tmp) / f"out-{n}.jsonl"), "--workers",
+                                     str(workers), "--no-progress"]
+            if args.chunk_size:
+                cmd += ["--chunk-size", str(args.chunk_size)]
+            m = measure(cmd)
+            if m["status"] != 0:
+                print(m["stderr"], file=sys.stderr)
+                return 1
+            got = sum(1 for _ in open(Path(tmp) / f"out-{n}.jsonl", encoding="utf-8"))
+            assert got == n, f"{got} records for {n} inputs"
+            b = measure([sys.executable, "-c", BASELINE, str(src), str(Path(tmp) / f"base-{n}.jsonl")])
+            rb, rr = row(f"batch (workers={workers})", n, m), row("baseline (parse+validate+write)", n, b)
+            rb["vs_baseline"] = round(rr["wall_s"] / rb["wall_s"], 4)
+            results += [rb, rr]
+            summary = [ln for ln in m["stderr"].splitlines() if "claims:" in ln]
+            print(f"\nN = {n:,}  {summary[0].strip() if summary else ''}")
+            print(f"  {'run':<34} {'wall s':>9} {'enc/s':>9} {'ms/enc':>8} {'CPU s':>8} {'CPU ms/enc':>10} {'peak MB':>8}")
+            for r in (rb, rr):
+                print(f"  {r['run']:<34} {r['wall_s']:>9.2f} {r['per_s']:>9,.0f} {r['ms_per_enc']:>8.2f} "
+                      f"{r['cpu_s']:>8.1f} {r['cpu_ms_per_enc']:>10.2f} {r['peak_mb']:>8.0f}")
+            print(f"  headline: batch throughput is {rb['vs_baseline']:.3f} x the baseline's "
+                  f"({rr['per_s'] / rb['per_s']:.1f} x slower)")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps({"machine": info, "solve": solve, "runs": results}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
