@@ -458,8 +458,15 @@ def assert_invariants(docs: Sequence[dict], claims: Sequence[Any]) -> None:
 
 
 def admin_signature(claim) -> list[tuple]:
-    """(code, units, modifiers) of the administration lines (CPT 96xxx), in claim order."""
-    return [(ln.code, ln.units, tuple(ln.modifiers)) for ln in claim.lines if ln.code.startswith("96")]
+    """(code, modifiers, total units) of the administration lines (CPT 96xxx). Units of the same
+    code are added over dates: a service after midnight is its own line on the next date, so
+    moving the clock across midnight may split a line without changing any code."""
+    total: dict[tuple, int] = {}
+    for ln in claim.lines:
+        if ln.code.startswith("96"):
+            key = (ln.code, tuple(ln.modifiers))
+            total[key] = total.get(key, 0) + ln.units
+    return sorted((code, mods, units) for (code, mods), units in total.items())
 
 
 def claim_signature(claim) -> dict:
