@@ -478,10 +478,11 @@ def _strings(args: Iterable[Any], out: set[str]) -> None:
 
 def reference_text(facts: Sequence[Fact], prog: Program) -> str:
     """The reference facts this batch can use: rows about the codes in its input or in the rules."""
-    keys: set[str] = set(refdata.encoding_codes(prog.files))
+    base = refdata.encoding_codes(prog.files)
+    keys: set[str] = set(base)
     for _name, args in facts:
         _strings(args, keys)
-    return refdata.select_facts(keys)
+    return refdata.select_facts(keys, base)
 
 
 def solve(facts: Sequence[Fact], extra: Sequence[Path] = (), strict: bool = True) -> tuple[Program, dict[int, Answer]]:

@@ -170,18 +170,43 @@ def encoding_codes(files: tuple[str, ...]) -> frozenset[str]:
     return frozenset(out)
 
 
-def select_facts(keys: set[str]) -> str:
+def select_facts(keys: set[str], base: frozenset[str] = frozenset()) -> str:
     """The reference fact lines that mention any of ``keys`` (and, one hop further, the codes
-    those lines name, e.g. the HCPCS code of an NDC), plus the always-loaded ones."""
+    those lines name, e.g. the HCPCS code of an NDC), plus the always-loaded ones.
+
+    ``base`` (a subset of ``keys`` that recurs in every call, e.g. the codes the rules name) is
+    expanded once per process and memoised: selection(base | rest) = selection(base) | the lines
+    of rest | the lines of the codes those name that are in neither (the same set, computed from
+    the few input codes only; docs/performance.md)."""
     lines, index, always = fact_index()
-    chosen: set[int] = set()
+    base = frozenset(k for k in base if k in keys)
+    chosen = set(_base_selection(base)) if base else set()
+    own: set[int] = set()
     for key in keys:
-        chosen.update(index.get(key, ()))
+        if key not in base:
+            own.update(index.get(key, ()))
     more: set[str] = set()
-    for i in chosen:
+    for i in own:
         for q in _QUOTED.findall(lines[i]):
             if q not in keys and _CODE_LIKE.match(q) and not _VERSION.match(q):
                 more.add(q)
     for key in more:
-        chosen.update(index.get(key, ()))
+        own.update(index.get(key, ()))
+    chosen |= own
     return "\n".join([*always, *(lines[i] for i in sorted(chosen))]) + "\n"
+
+
+@lru_cache(maxsize=8)
+def _base_selection(base: frozenset[str]) -> frozenset[int]:
+    lines, index, _always = fact_index()
+    chosen: set[int] = set()
+    for key in base:
+        chosen.update(index.get(key, ()))
+    more: set[str] = set()
+    for i in chosen:
+        for q in _QUOTED.findall(lines[i]):
+            if q not in base and _CODE_LIKE.match(q) and not _VERSION.match(q):
+                more.add(q)
+    for key in more:
+        chosen.update(index.get(key, ()))
+    return frozenset(chosen)
