@@ -66,12 +66,12 @@ class BatchOptions:
     rules: tuple[str, ...] = ()
     switches: tuple[str, ...] = ()
     workers: int = 0  # 0 = code in this process (no time limit); N >= 1 = N worker processes
-    chunk_size: int = 200
+    chunk_size: int = 100
     time_limit: float = 10.0  # seconds one encounter may take alone
     max_administrations: int = 1000
     memory_limit_mb: int = 4096  # address-space limit of a worker process (0 = none)
     recycle_after: int = 50_000  # encounters per worker process before it is replaced
-    recycle_rss_mb: int = 400
+    recycle_rss_mb: int = 100  # resident size (after returning freed memory) past which a worker retires
     strict: bool = True
 
     def to_dict(self) -> dict:
@@ -333,6 +333,20 @@ def _rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _release_memory() -> None:
+    """Return freed heap pages to the OS (glibc), so the resident size measures what is kept:
+    clingo's interned symbols, which only recycling the process frees."""
+    import gc
+
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _worker_main(conn, opts_dict: dict) -> None:
     """A worker process: warm up, then code tasks until told to stop or due for recycling."""
     opts = BatchOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in opts_dict.items()})
@@ -364,6 +378,7 @@ def _worker_main(conn, opts_dict: dict) -> None:
         task_id, items = msg
         result = code_records_robust(items, opts)
         coded += len(items)
+        _release_memory()
         retire = coded >= opts.recycle_after or _rss_mb() > opts.recycle_rss_mb
         conn.send((task_id, result, retire))
         if retire:
