@@ -374,17 +374,31 @@ def _minutes(doc: dict) -> dict[str, int]:
     return out
 
 
+def _hours(m: int) -> int:
+    return max(0, (m - 31) // 60)
+
+
 def check_additional_hours(doc: dict, claim) -> list[str]:
-    """Units of each-additional-hour drug lines (96415, 96366) equal the sum, over the
-    infusions they rest on, of floor((minutes - 31) / 60) (domain-rules 2.3, 2.4)."""
+    """Units of each-additional-hour drug lines (96415, 96366) match the minutes of the infusions
+    they rest on: floor((minutes - 31) / 60) each (domain-rules 2.3, 2.4). Later bags of the same
+    infusate may add their minutes to the first bag's (rule admin.additional_hour_repeats), so
+    with such bags in the encounter the units lie between the bags' own hours and the hours of
+    their added minutes; without them the check is exact."""
     mins = _minutes(doc)
+    contents = {a["id"]: tuple(sorted(str(d.get("hcpcs")) for d in a.get("drugs", [])))
+                for a in doc.get("administrations", []) if a.get("route") == "iv_infusion"}
     out = []
     for ln in claim_dump(claim)["lines"]:
         if ln["code"] not in HOURLY_CODES:
             continue
         ids = [r for r in ln["why"]["from"] if r in mins]
-        want = sum(max(0, (mins[r] - 31) // 60) for r in ids)
-        if want != ln["units"]:
+        low = sum(_hours(mins[r]) for r in ids)
+        high = 0
+        for r in ids:
+            same = [x for x, c in contents.items() if c == contents.get(r) and x not in ids and x in mins]
+            high += _hours(mins[r] + sum(mins[x] for x in same))
+        if not low <= ln["units"] <= high:
+            want = str(low) if low == high else f"{low} to {high}"
             out.append(f"{ln['code']} x{ln['units']} rests on {', '.join(f'{r} ({mins[r]} min)' for r in ids)}: "
                        f"the minutes give {want} additional hour(s)")
     return out
