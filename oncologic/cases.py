@@ -108,6 +108,8 @@ def load_cases(path: Path) -> list[Case]:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise CaseFileError(f"{path}: invalid YAML: {exc}") from None
+    except ValueError as exc:  # e.g. an impossible date such as 2026-02-30 in the YAML
+        raise CaseFileError(f"{path}: a value cannot be read: {exc}") from None
     except OSError as exc:
         raise CaseFileError(f"{path}: cannot read: {exc.strerror}") from None
     if isinstance(doc, dict) and "cases" in doc:

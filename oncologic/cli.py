@@ -87,6 +87,13 @@ def solve(file: str, as_json: bool, policy: str, rules: tuple[str, ...], switche
         return
     for warning in loaded.warnings:
         click.echo(f"warning: {warning}", err=True)
+    if switches:
+        from .cases import known_switches
+
+        unknown = sorted(set(switches) - known_switches())
+        if unknown:
+            click.echo(f"--switch: unknown policy switch {', '.join(unknown)} (known: {', '.join(sorted(known_switches()))})", err=True)
+            sys.exit(EXIT_BAD_INPUT)
     try:
         claim = code_encounters([loaded], policy=policy, rules=rules, policies=[switches])[0]
     except InputError as exc:

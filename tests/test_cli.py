@@ -162,3 +162,13 @@ def test_schema_is_valid_json_schema_and_accepts_the_examples():
     claim = json.loads(run("solve", str(SEED), "--json").stdout)
     claim_root = {"$schema": schema["$schema"], "$defs": schema["$defs"], "$ref": "#/$defs/Claim"}
     assert not list(jsonschema.Draft202012Validator(claim_root).iter_errors(claim))
+
+
+def test_unknown_switch_is_rejected_with_exit_2():
+    from click.testing import CliRunner
+
+    from oncologic.cli import main
+
+    result = CliRunner().invoke(main, ["solve", str(ROOT / "examples" / "seed_session.yaml"), "--switch", "no_such_switch"])
+    assert result.exit_code == 2
+    assert "no_such_switch" in result.output
