@@ -349,6 +349,9 @@ def _release_memory() -> None:
 
 def _worker_main(conn, opts_dict: dict) -> None:
     """A worker process: warm up, then code tasks until told to stop or due for recycling."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (it stops us)
     opts = BatchOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in opts_dict.items()})
     if opts.memory_limit_mb:
         try:
