@@ -236,6 +236,7 @@ class _LazyStatements(list):
         super().__init__()
         self.text = text
         self.parsed = False
+        self.solved = False
 
     def _parse(self) -> None:
         if not self.parsed:
@@ -499,7 +500,10 @@ def solve(facts: Sequence[Fact], extra: Sequence[Path] = (), strict: bool = True
 
     ctl = clingo.Control(["--warn=all" if strict else "--warn=none"], logger=logger)
     statements = prog.statements
-    if isinstance(statements, _LazyStatements) and not statements.parsed:
+    if isinstance(statements, _LazyStatements) and not statements.parsed and not statements.solved:
+        # first solve of this process from the cached text (a one-shot CLI call): clingo parses it
+        # directly; later solves (batch workers) re-use the parsed AST, which adds faster
+        statements.solved = True
         ctl.add("base", [], statements.text)
     else:
         with ast.ProgramBuilder(ctl) as builder:
