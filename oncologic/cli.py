@@ -92,7 +92,7 @@ def main() -> None:
 @_gc_paused
 def solve(file: str, as_json: bool, policy: str, rules: tuple[str, ...], switches: tuple[str, ...], source: str = "native", fmt=None, config=None) -> None:
     """Code one encounter (JSON or YAML; - for standard input)."""
-    from .engine import EncodingError
+    from .engine import EncodingError, StrictModeError
     from .load import InputError, load_file
     from .render import claim_json, claim_table
     from .solver import code_encounters
@@ -121,7 +121,8 @@ def solve(file: str, as_json: bool, policy: str, rules: tuple[str, ...], switche
     except InputError as exc:
         _fail_input(exc)
         return
-    except (EncodingError, ValueError) as exc:
+    except (EncodingError, StrictModeError, ValueError) as exc:
+        # a rule file that does not parse or breaks strict mode is bad input too (--rules, --policy)
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     fmt = fmt or ("json" if as_json else "table")

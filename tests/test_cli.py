@@ -172,3 +172,16 @@ def test_unknown_switch_is_rejected_with_exit_2():
     result = CliRunner().invoke(main, ["solve", str(ROOT / "examples" / "seed_session.yaml"), "--switch", "no_such_switch"])
     assert result.exit_code == 2
     assert "no_such_switch" in result.output
+
+
+def test_strict_mode_error_in_a_user_rule_file_exits_2_without_traceback(tmp_path):
+    from click.testing import CliRunner
+
+    from oncologic.cli import main
+
+    rule = tmp_path / "arith.lp"
+    rule.write_text('charge(E,k(1,0,1,"X",0),"X",U,1) :- encounter(E), U = "ten" + 1.\n')
+    result = CliRunner().invoke(main, ["solve", str(ROOT / "examples" / "seed_session.yaml"), "--rules", str(rule)])
+    assert result.exit_code == 2
+    assert "operation undefined" in result.output
+    assert "Traceback" not in result.output
