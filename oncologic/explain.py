@@ -54,7 +54,26 @@ def drug_name(ctx: Context, a: int, d: int) -> str:
     return name or code or f"drug {d}"
 
 
+# the description of an administration is asked for by many reasons of the same claim: kept for
+# the context last asked about (one claim is rendered at a time; speed only). The pair is read and
+# replaced as one tuple, so concurrent threads never share a memo across contexts.
+_ADMIN_MEMO: tuple[Any, dict] = (None, {})
+
+
 def describe_admin(ctx: Context, a: int) -> str:
+    global _ADMIN_MEMO
+    last = _ADMIN_MEMO
+    if last[0] is not ctx:
+        last = _ADMIN_MEMO = (ctx, {})
+    memo = last[1]
+    key = (type(a), a)
+    text = memo.get(key)
+    if text is None:
+        text = memo[key] = _describe_admin(ctx, a)
+    return text
+
+
+def _describe_admin(ctx: Context, a: int) -> str:
     adm = ctx.admin(a)
     what = ", ".join(drug_name(ctx, a, d) for d in range(1, len(adm.drugs) + 1))
     if not what:
@@ -102,27 +121,64 @@ FORMATS: dict[str, Callable[..., str]] = {
 }
 
 
+# Performance (docs/performance.md): a template is split once per process into literal parts and
+# formatter calls over the positions of the rule's variables, so rendering a sentence is a loop
+# over ready parts instead of a regular-expression substitution per call.
+_COMPILED: dict[tuple[str, tuple[str, ...]], tuple[tuple[Any, ...], tuple[tuple[str, tuple], ...]]] = {}
+
+
+def _compile(rule: TaggedRule) -> tuple[tuple[Any, ...], tuple[tuple[str, tuple], ...]]:
+    key = (rule.tag.text, rule.variables)
+    done = _COMPILED.get(key)
+    if done is not None:
+        return done
+    index = {name: i for i, name in enumerate(rule.variables)}  # as dict(zip(variables, values))
+    text = rule.tag.text
+    parts: list[Any] = []
+    slots: list[tuple[str, tuple]] = []
+    pos = 0
+    for m in _PLACEHOLDER.finditer(text):
+        if m.start() > pos:
+            parts.append(text[pos:m.start()])
+        fmt = m.group(2) or ""
+        where = tuple(index.get(n) for n in m.group(1).split(","))
+        parts.append((FORMATS.get(fmt), where))
+        slots.append((fmt, where))
+        pos = m.end()
+    if pos < len(text):
+        parts.append(text[pos:])
+    done = _COMPILED[key] = (tuple(parts), tuple(slots))
+    return done
+
+
+def _args(values: tuple, where: tuple) -> list:
+    n = len(values)
+    return [values[i] if i is not None and i < n else None for i in where]
+
+
 def render_text(rule: TaggedRule, values: tuple, ctx: Context) -> str:
-    binding = dict(zip(rule.variables, values))
-
-    def sub(match: re.Match) -> str:
-        names = match.group(1).split(",")
-        fmt = match.group(2) or ""
-        args = [binding.get(n) for n in names]
+    parts, _slots = _compile(rule)
+    out: list[str] = []
+    for part in parts:
+        if type(part) is str:
+            out.append(part)
+            continue
+        fn, where = part
+        args = _args(values, where)
         try:
-            return FORMATS[fmt](ctx, *args)
+            out.append(fn(ctx, *args))  # type: ignore[misc]
         except Exception:  # a template must never crash a claim; show the raw values
-            return ", ".join(plain(a) for a in args)
-
-    return _PLACEHOLDER.sub(sub, rule.tag.text)
+            out.append(", ".join(plain(a) for a in args))
+    return "".join(out)
 
 
 def refs_in(values: tuple, rule: TaggedRule, ctx: Context) -> list[str]:
     """Input ids named by the rule's placeholders (admins, drugs, services)."""
-    binding = dict(zip(rule.variables, values))
     out: list[str] = []
-    for names, fmt in rule.tag.placeholders():
-        args = [binding.get(n) for n in names]
+    for fmt, where in _compile(rule)[1]:
+        if fmt not in _REF_FORMATS:
+            continue
+        args = _args(values, where)
         try:
             if fmt == "adm" and isinstance(args[0], int):
                 out.append(ctx.ref(args[0]))
@@ -137,10 +193,21 @@ def refs_in(values: tuple, rule: TaggedRule, ctx: Context) -> list[str]:
     return out
 
 
+_REF_FORMATS = frozenset({"adm", "drug", "svc", "ref"})
+
+
+def _record_key(prog: Program):
+    rules = prog.rules
+    return lambda r: (rules[r[0]].tag.id, r[0], repr(r[1]))
+
+
 def reasons(prog: Program, records: list[tuple[int, tuple]], ctx: Context) -> list[tuple[str, str, list[str]]]:
     """(rule id, sentence, input ids) for each provenance record of one atom, in a stable order."""
+    if len(records) > 1:
+        records = sorted(records, key=_record_key(prog))
     out = []
-    for number, values in sorted(records, key=lambda r: (prog.rules[r[0]].tag.id, r[0], repr(r[1]))):
-        rule = prog.rules[number]
+    rules = prog.rules
+    for number, values in records:
+        rule = rules[number]
         out.append((rule.tag.id, render_text(rule, values, ctx), refs_in(values, rule, ctx)))
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Iterable
 
 from .engine import Answer, Program
@@ -24,6 +25,7 @@ SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 _DIM_WORDS = {"mcg": "mcg", "ul": "mL", "unit": "units", "uci": "uCi", "each": "each"}
 
 
+@lru_cache(maxsize=4096, typed=True)  # pure; amounts repeat across a batch (speed only)
 def amount_text(value: Any, dim: str) -> str:
     """An integer amount in the engine's small unit, in the unit a coder reads."""
     if not isinstance(value, int):
@@ -41,6 +43,11 @@ def _num(d: Decimal) -> str:
 
 
 def _sort_key(value: Any) -> tuple:
+    t = type(value)  # fast paths for the exact types; subclasses take the checks below
+    if t is int:
+        return (0, value)
+    if t is str:
+        return (1, value)
     if isinstance(value, bool):
         return (0, int(value))
     if isinstance(value, int):
