@@ -237,11 +237,20 @@ class _LazyStatements(list):
         self.text = text
         self.parsed = False
         self.solved = False
+        self._lock = threading.Lock()
 
     def _parse(self) -> None:
-        if not self.parsed:
+        # thread-safe (the Dask runner may solve in threads): parse into a private list and
+        # publish it whole, so no thread ever sees a half-parsed program
+        if self.parsed:
+            return
+        with self._lock:
+            if self.parsed:
+                return
+            out: list[Any] = []
+            ast.parse_string(self.text, out.append)
+            super().extend(out)
             self.parsed = True
-            ast.parse_string(self.text, super().append)
 
     def __iter__(self):
         self._parse()
