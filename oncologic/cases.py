@@ -365,19 +365,10 @@ def solve_detailed(
     """Like :func:`oncologic.solver.code_encounters`, keeping the answers (for ``rules:`` checks
     and ``oncologic explain``)."""
     from . import engine
-    from .facts import encounter_facts
     from .render import build_claim
-    from .solver import rule_paths
+    from .solver import solve_batch
 
-    extra = rule_paths(policy, rules)
-    facts: list = []
-    contexts = []
-    for e, loaded in enumerate(batch, start=1):
-        sw = tuple(switches[e - 1]) if switches else ()
-        fs, ctx = encounter_facts(loaded, e, sw)
-        facts.extend(fs)
-        contexts.append(ctx)
-    prog, answers = engine.solve(facts, extra)
+    prog, answers, contexts = solve_batch(batch, policy, rules, switches)
     out = []
     for ctx in contexts:
         ans = answers.get(ctx.number, engine.Answer())

@@ -43,6 +43,21 @@ def code_encounters(
     from . import engine
     from .render import build_claim
 
+    prog, answers, contexts = solve_batch(batch, policy, rules, policies, strict)
+    return [build_claim(prog, answers.get(ctx.number, engine.Answer()), ctx) for ctx in contexts]
+
+
+def solve_batch(
+    batch: Sequence[Loaded],
+    policy: Optional[str] = "medicare",
+    rules: Sequence[str | Path] = (),
+    policies: Optional[Sequence[Sequence[str]]] = None,
+    strict: bool = True,
+):
+    """One solve for the batch: (program, answers by encounter number, contexts in input order).
+    The raw answers serve the case runner's ``rules:`` checks and ``oncologic explain``."""
+    from . import engine
+
     extra = rule_paths(policy, rules)
     facts = []
     contexts = []
@@ -52,7 +67,7 @@ def code_encounters(
         facts.extend(fs)
         contexts.append(ctx)
     prog, answers = engine.solve(facts, extra, strict=strict)
-    return [build_claim(prog, answers.get(ctx.number, engine.Answer()), ctx) for ctx in contexts]
+    return prog, answers, contexts
 
 
 def code_one(loaded: Loaded, **kw) -> Claim:
