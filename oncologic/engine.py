@@ -148,6 +148,7 @@ def _parse_file(path: Path, display: str, rules: list[TaggedRule], statements: l
 
 
 _CACHE: dict[tuple[str, ...], Program] = {}
+_BUILD_LOCK = threading.Lock()
 _LOCK = threading.Lock()
 
 
@@ -509,15 +510,19 @@ def solve(facts: Sequence[Fact], extra: Sequence[Path] = (), strict: bool = True
 
     ctl = clingo.Control(["--warn=all" if strict else "--warn=none"], logger=logger)
     statements = prog.statements
-    if isinstance(statements, _LazyStatements) and not statements.parsed and not statements.solved:
-        # first solve of this process from the cached text (a one-shot CLI call): clingo parses it
-        # directly; later solves (batch workers) re-use the parsed AST, which adds faster
-        statements.solved = True
-        ctl.add("base", [], statements.text)
-    else:
-        with ast.ProgramBuilder(ctl) as builder:
-            for stm in statements:
-                builder.add(stm)
+    # clingo's AST objects are shared by every solve of the process; adding them to a Control is
+    # not safe from two threads at once (the Dask runner solves in threads), so it is serialised.
+    # Grounding and solving, the expensive parts, still run in parallel.
+    with _BUILD_LOCK:
+        if isinstance(statements, _LazyStatements) and not statements.parsed and not statements.solved:
+            # first solve of this process from the cached text (a one-shot CLI call): clingo
+            # parses it directly; later solves (batch workers) re-use the parsed AST, which adds faster
+            statements.solved = True
+            ctl.add("base", [], statements.text)
+        else:
+            with ast.ProgramBuilder(ctl) as builder:
+                for stm in statements:
+                    builder.add(stm)
     ctl.add("base", [], reference_text(facts, prog))
     _add_facts(ctl, facts)
     ctl.ground([("base", [])])
@@ -674,13 +679,12 @@ def _rep_decoder(memo: dict[Any, Any]):
 
 
 def _collect(symbols: Sequence[clingo.Symbol], answers: dict[int, Answer]) -> None:
-    import gc
-
+    """Decode the shown symbols (through the cffi fast path when it is available, else the
+    public API, both memoised) and sort them into the answers of their encounters."""
     if _HAS_REP:
-        memo_reps: dict[Any, Any] = {}
-        fast = _rep_decoder(memo_reps)
+        fast = _rep_decoder({})
         if fast is not None:
-            _collect_values([fast(s._rep) for s in symbols], answers, fast_gc=True)
+            _collect_values([fast(s._rep) for s in symbols], answers)
             return
     NUMBER, STRING, FUNCTION = clingo.SymbolType.Number, clingo.SymbolType.String, clingo.SymbolType.Function
     memo: dict[Any, Any] = {}
@@ -708,47 +712,10 @@ def _collect(symbols: Sequence[clingo.Symbol], answers: dict[int, Answer]) -> No
         memo[k] = v
         return v
 
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        for sym in symbols:
-            args = sym.arguments
-            if not args:
-                continue
-            name = sym.name
-            if name == WHY:
-                head = value(args[1])
-                if type(head) is not Fn or not head.args or type(head.args[0]) is not int:
-                    continue
-                ans = answers.get(head.args[0])
-                if ans is None:
-                    ans = answers[head.args[0]] = Answer()
-                key = (head.name, head.args[1:])
-                rec = (value(args[0]), value(args[2]))
-                lst = ans.why.get(key)
-                if lst is None:
-                    ans.why[key] = [rec]
-                else:
-                    lst.append(rec)
-                continue
-            first = value(args[0])
-            if type(first) is not int:
-                continue
-            ans = answers.get(first)
-            if ans is None:
-                ans = answers[first] = Answer()
-            row = tuple([value(a) for a in args[1:]])
-            lst = ans.atoms.get(name)
-            if lst is None:
-                ans.atoms[name] = [row]
-            else:
-                lst.append(row)
-    finally:
-        if enabled:
-            gc.enable()
+    _collect_values([value(s) for s in symbols], answers)
 
 
-def _collect_values(atoms: Sequence[Any], answers: dict[int, Answer], fast_gc: bool = True) -> None:
+def _collect_values(atoms: Sequence[Any], answers: dict[int, Answer]) -> None:
     """Sort decoded shown atoms (``Fn`` values) into the answers of their encounters."""
     import gc
 

@@ -108,3 +108,12 @@ def test_output_is_deterministic():
 
 def test_program_is_parsed_once_per_process():
     assert engine.load_program() is engine.load_program()
+
+
+def test_public_api_decoding_equals_the_fast_path(monkeypatch):
+    """The answers are the same whether symbols are decoded through clingo's cffi binding or
+    through its public API (the fallback for another clingo build)."""
+    fast = claim_json(code_encounters([load_file(str(SEED))])[0])
+    monkeypatch.setattr(engine, "_rep_decoder", lambda memo: None)
+    slow = claim_json(code_encounters([load_file(str(SEED))])[0])
+    assert slow == fast
