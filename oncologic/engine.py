@@ -489,11 +489,10 @@ def _strings(args: Iterable[Any], out: set[str]) -> None:
 
 def reference_text(facts: Sequence[Fact], prog: Program) -> str:
     """The reference facts this batch can use: rows about the codes in its input or in the rules."""
-    base = refdata.encoding_codes(prog.files)
-    keys: set[str] = set(base)
+    batch: set[str] = set()
     for _name, args in facts:
-        _strings(args, keys)
-    return refdata.select_facts(keys, base)
+        _strings(args, batch)
+    return refdata.select_facts(batch, refdata.encoding_codes(prog.files))
 
 
 def solve(facts: Sequence[Fact], extra: Sequence[Path] = (), strict: bool = True) -> tuple[Program, dict[int, Answer]]:
