@@ -24,6 +24,7 @@ from .facts import Const, Fact, Fn
 from .rules import RuleTag, TagError, parse_tags
 
 WHY = "_why"
+_COMMENT = getattr(ast.ASTType, "Comment", None)
 
 
 class EncodingError(Exception):
@@ -99,6 +100,10 @@ def _parse_file(path: Path, display: str, rules: list[TaggedRule], statements: l
     messages: list[str] = []
 
     def on_stm(stm) -> None:
+        if stm.ast_type == _COMMENT:
+            # clingo >= 5.8 hands comments over as statements: half of the rule text, and never
+            # needed to ground (the docs and tags are read from the files themselves)
+            return
         statements.append(stm)
         if stm.ast_type != ast.ASTType.Rule:
             return

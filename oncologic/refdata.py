@@ -119,55 +119,65 @@ def fact_index():
     import hashlib
     import marshal
 
-    digest = hashlib.sha256(b"packed-1")
+    digest = hashlib.sha256(b"packed-2")
     for path in fact_files():
         st = path.stat()
         digest.update(f"{path.name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
     cache = _cache_dir() / f"facts-{digest.hexdigest()[:24]}.marshal"
     try:
         with open(cache, "rb") as fh:
-            blob, offsets, packed, always = marshal.loads(fh.read())
-        return _Lines(blob, offsets), _Index(packed), always
+            blob, offsets, ncodes, packed, always = marshal.loads(fh.read())
+        return _Lines(blob, offsets, ncodes), _Index(packed), always
     except (OSError, EOFError, ValueError, TypeError):
         pass
     lines, index, always = _build_fact_index()
-    blob, offsets, packed = _pack(lines, index)
+    blob, offsets, ncodes, packed = _pack(lines, index)
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(f".{os.getpid()}.tmp")
         with open(tmp, "wb") as fh:
-            marshal.dump((blob, offsets, packed, always), fh)
+            marshal.dump((blob, offsets, ncodes, packed, always), fh)
         os.replace(tmp, cache)
     except OSError:
         pass
-    return _Lines(blob, offsets), _Index(packed), always
+    return _Lines(blob, offsets, ncodes), _Index(packed), always
 
 
-def _pack(lines: tuple[str, ...], index: dict[str, tuple[int, ...]]) -> tuple[bytes, bytes, dict[str, bytes]]:
+def _pack(lines: tuple[str, ...], index: dict[str, tuple[int, ...]]) -> tuple[bytes, bytes, bytes, dict[str, bytes]]:
     from array import array
 
     parts = [line.encode("utf-8") for line in lines]
     offsets = array("I", [0])
     for part in parts:
         offsets.append(offsets[-1] + len(part))
-    return b"".join(parts), offsets.tobytes(), {k: array("I", v).tobytes() for k, v in index.items()}
+    ncodes = array("H", bytes(2 * len(lines)))
+    for rows in index.values():
+        for i in rows:
+            ncodes[i] += 1
+    return b"".join(parts), offsets.tobytes(), ncodes.tobytes(), {k: array("I", v).tobytes() for k, v in index.items()}
 
 
 class _Lines:
-    """The fact lines, decoded from the packed blob on access."""
+    """The fact lines, decoded from the packed blob on access; ``ncodes[i]``: how many distinct
+    code-like strings line i names (its index keys)."""
 
-    def __init__(self, blob: bytes, offsets: bytes) -> None:
+    def __init__(self, blob: bytes, offsets: bytes, ncodes: bytes) -> None:
         from array import array
 
         self.blob = blob
         self.offsets = array("I")
         self.offsets.frombytes(offsets)
+        self.ncodes = array("H")
+        self.ncodes.frombytes(ncodes)
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
     def __getitem__(self, i: int) -> str:
         return self.blob[self.offsets[i] : self.offsets[i + 1]].decode("utf-8")
+
+    def is_pair_row(self, i: int) -> bool:
+        return self.blob.startswith(_PAIR_PREFIXES, self.offsets[i])
 
 
 class _Index:
@@ -232,6 +242,7 @@ def _line_codes(line: str) -> list[str]:
 # a pair is not a code of the batch, and following it pulled in every code paired with any
 # administration code (~900 of the ~2,700 rows of a one-encounter selection, docs/performance.md).
 _PAIR_TABLES = ("ncci(", "ncci_rationale(")
+_PAIR_PREFIXES = tuple(t.encode() for t in _PAIR_TABLES)
 
 
 def select_facts(batch: set[str], rules: frozenset[str] = frozenset()) -> str:
@@ -255,7 +266,7 @@ def select_facts(batch: set[str], rules: frozenset[str] = frozenset()) -> str:
     new_pairs: set[int] = set()
     for key in batch:
         for i in index.get(key, ()):
-            (new_pairs if lines[i].startswith(_PAIR_TABLES) else own).add(i)
+            (new_pairs if lines.is_pair_row(i) else own).add(i)
     more: set[str] = set()
     for i in own:
         for q in _line_codes(lines[i]):
@@ -263,7 +274,7 @@ def select_facts(batch: set[str], rules: frozenset[str] = frozenset()) -> str:
                 more.add(q)
     for key in more:
         for i in index.get(key, ()):
-            (new_pairs if lines[i].startswith(_PAIR_TABLES) else own).add(i)
+            (new_pairs if lines.is_pair_row(i) else own).add(i)
     chosen |= own
     if new_pairs:
         known = rules | batch | more
@@ -274,12 +285,17 @@ def select_facts(batch: set[str], rules: frozenset[str] = frozenset()) -> str:
 
 @lru_cache(maxsize=8)
 def _rules_selection(rules: frozenset[str]) -> tuple[frozenset[int], frozenset[int]]:
-    """(the non-pair rows, the pair rows) that name only codes of ``rules``."""
+    """(the non-pair rows, the pair rows) that name only codes of ``rules``: a row qualifies when
+    as many of its index keys are rule codes as it names codes (no line is decoded)."""
     lines, index, _always = fact_index()
-    chosen: set[int] = set()
-    pairs: set[int] = set()
+    hits: dict[int, int] = {}
     for key in rules:
         for i in index.get(key, ()):
-            if all(q in rules for q in _line_codes(lines[i])):
-                (pairs if lines[i].startswith(_PAIR_TABLES) else chosen).add(i)
+            hits[i] = hits.get(i, 0) + 1
+    ncodes = lines.ncodes
+    chosen: set[int] = set()
+    pairs: set[int] = set()
+    for i, n in hits.items():
+        if n == ncodes[i]:
+            (pairs if lines.is_pair_row(i) else chosen).add(i)
     return frozenset(chosen), frozenset(pairs)
