@@ -645,8 +645,10 @@ def _rep_decoder(memo: dict[Any, Any]):
     except Exception:  # noqa: BLE001
         return None
 
+    get = memo.get
+
     def value(rep: int) -> Any:
-        v = memo.get(rep)
+        v = get(rep)
         if v is not None:
             return v
         t = sym_type(rep)
@@ -665,7 +667,8 @@ def _rep_decoder(memo: dict[Any, Any]):
             if not reps:
                 v = Const(n) if n else ()
             else:
-                vals = tuple([value(x) for x in reps])
+                # the memo is checked inline: most sub-terms repeat (a call per argument costs more)
+                vals = tuple([w if (w := get(x)) is not None else value(x) for x in reps])
                 v = Fn(n, vals) if n else vals
         else:
             v = from_symbol(clingo.Symbol(rep))  # type: ignore[call-arg]
