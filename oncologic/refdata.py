@@ -270,7 +270,7 @@ def select_facts(batch: set[str], rules: frozenset[str] = frozenset()) -> str:
     more: set[str] = set()
     for i in own:
         for q in _line_codes(lines[i]):
-            if q not in batch and q not in rules:
+            if q not in batch:  # rule codes too: an NDC filed under J9060 needs J9060's other NDCs
                 more.add(q)
     for key in more:
         for i in index.get(key, ()):

@@ -70,3 +70,15 @@ def test_every_selected_row_is_a_reference_row(rule_codes):
     every = {lines[i] for i in range(len(lines))} | set(always)
     picked = refdata.select_facts({"J9263", "C18.7", "96413"}, rule_codes)
     assert set(picked.splitlines()) <= every
+
+
+def test_ndc_filed_under_a_rule_code_brings_that_codes_other_ndcs(rule_codes):
+    # an encounter may give an NDC whose code it does not name (a mismatch the rules report); the
+    # code's other package sizes must still be there for the units and least-waste rules
+    lines, index, _always = refdata.fact_index()
+    j9060 = [lines[i] for i in index.get("J9060", ()) if lines[i].startswith("ndc(")]
+    if len(j9060) < 2:
+        pytest.skip("J9060 has fewer than two NDCs in the crosswalk")
+    ndc = next(c for c in _codes(j9060[0]) if c != "J9060")
+    picked = _rows(refdata.select_facts({ndc}, rule_codes), "ndc")
+    assert set(j9060) <= picked
