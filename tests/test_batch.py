@@ -6,7 +6,6 @@ No timing assertions here: speed is measured by benchmarks/run.py (docs/performa
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -19,21 +18,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import generator as gen  # benchmarks/generator.py (pytest pythonpath)
+
 from oncologic.batch import BatchError, BatchOptions, code_records, iter_records, run_batch
 from oncologic.load import validate
 from oncologic.solver import code_encounters
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _generator():
-    spec = importlib.util.spec_from_file_location("oncologic_bench_generator", ROOT / "benchmarks" / "generator.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-gen = _generator()
 
 
 def write_jsonl(path: Path, docs) -> Path:

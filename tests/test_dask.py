@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 distributed = pytest.importorskip("distributed", reason="the dask extra is not installed (pip install '.[dask]')")
 
+import generator as gen  # noqa: E402  benchmarks/generator.py (pytest pythonpath)
+
 from oncologic.batch import BatchOptions, run_batch  # noqa: E402
 from oncologic.dask_runner import run_dask  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _generator():
-    spec = importlib.util.spec_from_file_location("oncologic_bench_generator", ROOT / "benchmarks" / "generator.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +22,6 @@ def client():
 
 
 def test_dask_output_is_byte_identical_to_the_local_run(tmp_path, client):
-    gen = _generator()
     docs = [json.dumps(d) for d in gen.generate(30, seed=77, bad_rate=0.1)]
     docs.insert(5, "{broken")
     src = tmp_path / "in.jsonl"
@@ -46,7 +36,6 @@ def test_dask_output_is_byte_identical_to_the_local_run(tmp_path, client):
 
 
 def test_dask_resume_continues_the_file(tmp_path, client):
-    gen = _generator()
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps(d) + "\n" for d in gen.generate(10, seed=5, bad_rate=0.0)))
     opts = BatchOptions(chunk_size=3)
