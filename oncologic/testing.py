@@ -393,10 +393,16 @@ def check_additional_hours(doc: dict, claim) -> list[str]:
             continue
         ids = [r for r in ln["why"]["from"] if r in mins]
         low = sum(_hours(mins[r]) for r in ids)
-        high = 0
+        # upper bound: the bags of one infusate on the line, plus the other bags of that infusate,
+        # timed as one infusion (the line may list all of them in its from, or only the first)
+        pooled: dict[Any, int] = {}
         for r in ids:
-            same = [x for x, c in contents.items() if c == contents.get(r) and x not in ids and x in mins]
-            high += _hours(mins[r] + sum(mins[x] for x in same))
+            key = contents.get(r, r)
+            pooled[key] = pooled.get(key, 0) + mins[r]
+        for x, c in contents.items():
+            if c in pooled and x not in ids and x in mins:
+                pooled[c] += mins[x]
+        high = sum(_hours(m) for m in pooled.values())
         if not low <= ln["units"] <= high:
             want = str(low) if low == high else f"{low} to {high}"
             out.append(f"{ln['code']} x{ln['units']} rests on {', '.join(f'{r} ({mins[r]} min)' for r in ids)}: "

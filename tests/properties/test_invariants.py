@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from hypothesis import given, note, settings
+from hypothesis import example, given, note, settings
 from hypothesis import strategies as st
 
 from oncologic import testing as ot
@@ -31,7 +31,17 @@ def _explain_mismatch(doc, claim_a, claim_b, what: str) -> str:
 # ---------------------------------------------------------------------- single-claim invariants
 
 
+def _bags(*spans: tuple[str, str]) -> dict:
+    """One encounter: back-to-back bags of the same chemotherapy drug through one port."""
+    return {"id": "ENC-BAGS", "setting": "facility", "date_of_service": "2025-10-01", "diagnoses": ["C00.0"],
+            "administrations": [{"id": f"bag{i}", "route": "iv_infusion", "access": "port", "start": a, "stop": b,
+                                 "drugs": [{"hcpcs": "J9000", "dose": {"value": 10, "unit": "mg"}}]}
+                                for i, (a, b) in enumerate(spans, start=1)]}
+
+
 @given(ot.batches())
+# found by a long run: every bag of the infusate is on the 96415 line, 91 minutes in all
+@example([_bags(("06:00", "06:16"), ("06:16", "06:59"), ("06:59", "07:15"), ("07:15", "07:31"))])
 def test_claim_invariants(docs):
     """one initial per access group; every add-on has its primary; additional-hour units match
     the minutes; clean iff no error finding; drug units x unit size cover the dose."""
