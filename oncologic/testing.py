@@ -350,13 +350,17 @@ def check_one_initial_per_group(doc: dict, claim) -> list[str]:
 
 
 def check_addons_have_primary(doc: dict, claim) -> list[str]:
-    """Every add-on code has an initial service in its access group (domain-rules 1.3)."""
-    lines = claim_dump(claim)["lines"]
+    """Every add-on code has an initial service in its access group (domain-rules 1.3), or the
+    claim says it has not: an ADDON_WITHOUT_PRIMARY error about the add-on's administration (e.g.
+    the trial's billing grid gave the initial service to the sponsor). Never a silent orphan."""
+    dump = claim_dump(claim)
+    lines = dump["lines"]
+    flagged = {f["subject"] for f in dump["findings"] if f["code"] == "ADDON_WITHOUT_PRIMARY" and f["severity"] == "error"}
     out = []
     for ln in lines:
         if ln["code"] in ADDON_CODES:
             same = [x for x in lines if x["code"] in INITIAL_CODES and _distinct(x) == _distinct(ln)]
-            if not same:
+            if not same and not flagged.intersection(ln["why"]["from"]):
                 out.append(f"add-on {ln['code']} (line {ln['line']}) has no initial service in its access group")
     return out
 
@@ -431,15 +435,21 @@ def _small(amount: dict) -> tuple[Decimal, str]:
 
 def check_drug_units_cover_dose(doc: dict, claim) -> list[str]:
     """For every drug code billed on drug lines (without JW), units x unit size >= the dose
-    given (domain-rules 7.1: round up, never down). Codes without drug lines are not checked."""
+    given (domain-rules 7.1: round up, never down), not counting the drugs the claim lists as not
+    billed. Codes without drug lines are not checked."""
+    dump = claim_dump(claim)
     billed: dict[str, int] = {}
-    for ln in claim_dump(claim)["lines"]:
+    for ln in dump["lines"]:
         if ln["code"] in _unit_of() and "JW" not in ln["modifiers"]:
             billed[ln["code"]] = billed.get(ln["code"], 0) + ln["units"]
+    # drugs the claim says it leaves off (sponsor-supplied, the trial grid's, flushes...) carry no units
+    left_off = {nb["subject"] for nb in dump["not_billed"]}
     given: dict[str, Decimal] = {}
     for a in doc.get("administrations", []):
-        for d in a.get("drugs", []):
+        for j, d in enumerate(a.get("drugs", [])):
             code = d.get("hcpcs")
+            if f"{a.get('id')}.drugs[{j}]" in left_off:
+                continue
             if code in billed and d.get("dose") and d.get("supplied_by", "practice") != "sponsor":
                 value, dim = _small(d["dose"])
                 if dim == _unit_of()[code][1]:
