@@ -48,7 +48,8 @@ __all__ = [
     "encounters", "batches", "invalid_documents",
     "solve_docs", "code_document",
     "check_one_initial_per_group", "check_addons_have_primary", "check_additional_hours",
-    "check_clean_iff_no_error", "check_drug_units_cover_dose", "check_claim", "assert_invariants",
+    "check_clean_iff_no_error", "check_drug_units_cover_dose", "check_everything_accounted", "check_claim",
+    "assert_invariants",
     "admin_signature", "claim_signature", "claim_dump",
     "shift_times", "reorder", "rename_ids", "add_kvo", "case_yaml",
     "INITIAL_CODES", "ADDON_CODES", "HOURLY_CODES", "DISTINCT_MODIFIERS",
@@ -462,8 +463,31 @@ def check_drug_units_cover_dose(doc: dict, claim) -> list[str]:
     return out
 
 
+def check_everything_accounted(doc: dict, claim) -> list[str]:
+    """Nothing silently dropped (house rule 4): every administration and every drug of the input
+    is named by the claim: in a line's ``why.from``, as a ``not_billed`` subject, or in a finding."""
+    dump = claim_dump(claim)
+    refs: set[str] = set()
+    for ln in dump["lines"]:
+        refs.update(ln["why"]["from"])
+    for nb in dump["not_billed"]:
+        refs.add(nb["subject"])
+        refs.update(nb["why"]["from"])
+    for f in dump["findings"]:
+        refs.add(f["subject"])
+        refs.update(f["why"]["from"])
+    out = []
+    for a in doc.get("administrations", []):
+        aid = str(a.get("id"))
+        drugs = [f"{aid}.drugs[{j}]" for j in range(len(a.get("drugs", [])))]
+        if aid not in refs and not any(r in refs for r in drugs):
+            out.append(f"administration {aid} is named nowhere on the claim")
+        out += [f"drug {r} is named nowhere on the claim" for r in drugs if r not in refs]
+    return out
+
+
 CLAIM_CHECKS = (check_one_initial_per_group, check_addons_have_primary, check_additional_hours,
-                check_clean_iff_no_error, check_drug_units_cover_dose)
+                check_clean_iff_no_error, check_drug_units_cover_dose, check_everything_accounted)
 
 
 def check_claim(doc: dict, claim) -> list[str]:
