@@ -108,9 +108,10 @@ def _build_claim(prog: Program, ans: Answer, ctx: Context) -> Claim:
     # lines the trial's billing grid gives to the sponsor are not billed to the payer: they leave
     # the claim (their not_billed entry, citing the grid, says why)
     withheld = {key for (key,) in ans.atoms.get("withheld", [])}
+    withheld_parts = set(ans.atoms.get("withheld_part", []))  # (key, source): one part of a line
     groups: dict[tuple, dict[str, Any]] = {}
     for key, code, units, source in ans.atoms.get("charge", []):
-        if key in withheld:
+        if key in withheld or (key, source) in withheld_parts:
             continue
         date = ctx.date_of(source)
         gk = (key, date)
