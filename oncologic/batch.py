@@ -347,11 +347,32 @@ def _release_memory() -> None:
         pass
 
 
+def _die_with_parent() -> None:
+    """Linux: have the kernel kill this worker when the process that started it dies (a parent
+    killed with SIGKILL cannot stop its workers; without this they wait forever on a pipe whose
+    other end they hold themselves). Elsewhere the parent's sentinel is watched between tasks."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    import multiprocessing
+
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.pid is not None and os.getppid() != parent.pid:
+        os._exit(0)  # the parent died before the request was made
+
+
 def _worker_main(conn, opts_dict: dict) -> None:
     """A worker process: warm up, then code tasks until told to stop or due for recycling."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (it stops us)
+    _die_with_parent()
     opts = BatchOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in opts_dict.items()})
     if opts.memory_limit_mb:
         try:
@@ -371,8 +392,17 @@ def _worker_main(conn, opts_dict: dict) -> None:
         return
     conn.send(("ready", os.getpid()))
     coded = 0
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    parent = multiprocessing.parent_process()
+    watch = [conn] + ([parent.sentinel] if parent is not None else [])
     while True:
         try:
+            # a forked worker holds copies of the parent's pipe ends, so a dead parent does not
+            # show as EOF on conn: its sentinel does (the portable half of _die_with_parent)
+            if conn not in wait(watch):
+                return
             msg = conn.recv()
         except (EOFError, OSError):
             return

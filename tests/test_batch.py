@@ -176,6 +176,31 @@ def _cli(*args: str, **kw) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, **kw)
 
 
+def _children(pid: int) -> list[int]:
+    """The child processes of pid (Linux /proc), [] where that cannot be read."""
+    try:
+        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _all_gone(pids: list[int], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        alive = []
+        for pid in pids:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue  # gone
+            if state != "Z":
+                alive.append(pid)
+        if not alive:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
     docs = list(gen.generate(24, seed=31, bad_rate=0.05))
     src = write_jsonl(tmp_path / "in.jsonl", docs)
@@ -191,8 +216,12 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
             break
         time.sleep(0.05)
     assert proc.poll() is None, "the run finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)  # the parent; its worker sees EOF and exits
+    workers = _children(proc.pid)
+    proc.send_signal(signal.SIGKILL)  # the parent only; its workers must not outlive it
     proc.wait(30)
+    if Path(f"/proc/{os.getpid()}").exists():  # Linux: the workers are visible
+        assert workers, "the run had no worker process"
+        assert _all_gone(workers, 15), f"worker processes {workers} outlived their killed parent"
     partial = out.read_bytes()
     assert 1 <= partial.count(b"\n") < want.count(b"\n")
     # a half-written record after the last newline, as a kill in the middle of a write leaves it
