@@ -47,6 +47,15 @@ class Program:
     statements: list[Any]
     rules: list[TaggedRule]
     files: tuple[str, ...]
+    codes: Optional[frozenset[str]] = None  # code-like strings of the rule files (program_codes)
+
+
+def program_codes(prog: Program) -> frozenset[str]:
+    """The code-like string literals of the program's rule files (refdata.encoding_codes),
+    computed once and kept with the on-disk program cache."""
+    if prog.codes is None:
+        prog.codes = refdata.encoding_codes(prog.files)
+    return prog.codes
 
 
 # ------------------------------------------------------------------------------------------
@@ -226,10 +235,10 @@ def _load_cached_program(files: Sequence[Path], key: tuple[str, ...]) -> Optiona
         return None
     try:
         with open(path, "rb") as fh:
-            text, rules = pickle.load(fh)
+            text, rules, codes = pickle.load(fh)
     except Exception:  # noqa: BLE001 - a missing or stale cache is rebuilt from the sources
         return None
-    prog = Program(_LazyStatements(text), rules, key)
+    prog = Program(_LazyStatements(text), rules, key, codes)
     prog.from_cache = True  # type: ignore[attr-defined]
     return prog
 
@@ -283,7 +292,7 @@ def _save_cached_program(files: Sequence[Path], prog: Program) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         with open(tmp, "wb") as fh:
-            pickle.dump((text, prog.rules), fh, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump((text, prog.rules, program_codes(prog)), fh, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
         # keep the newest few (rule authors change the encodings all day)
         old = sorted(path.parent.glob("program-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
@@ -497,7 +506,7 @@ def reference_text(facts: Sequence[Fact], prog: Program) -> str:
     batch: set[str] = set()
     for _name, args in facts:
         _strings(args, batch)
-    return refdata.select_facts(batch, refdata.encoding_codes(prog.files))
+    return refdata.select_facts(batch, program_codes(prog))
 
 
 def solve(facts: Sequence[Fact], extra: Sequence[Path] = (), strict: bool = True) -> tuple[Program, dict[int, Answer]]:

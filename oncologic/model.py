@@ -75,7 +75,7 @@ def _icd10_list(values: list) -> list:
 class Strict(BaseModel):
     """Base: unknown fields are kept aside (and reported as warnings by the loader)."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
 
 
 Unit = Literal["mg", "mcg", "g", "units", "mL", "mCi", "uCi"]
@@ -350,15 +350,17 @@ class Why(BaseModel):
     # "from" is a Python keyword: the JSON name is kept by the alias.
     from_: list[str] = Field(alias="from", serialization_alias="from")
 
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True, defer_build=True)
 
 
 class NdcQuantity(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     value: Union[int, float, Decimal]
     unit: Literal["UN", "ML", "GR", "ME", "F2"]
 
 
 class AspLimit(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     """The Medicare Part B payment limit of a drug line: per billing unit and for the line."""
 
     per_unit: str
@@ -367,6 +369,7 @@ class AspLimit(BaseModel):
 
 
 class Line(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     line: int
     code: str
     modifiers: list[str] = Field(default_factory=list)
@@ -381,12 +384,14 @@ class Line(BaseModel):
 
 
 class NotBilled(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     subject: str
     candidate: str
     why: Why
 
 
 class Finding(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     code: str
     severity: Literal["error", "warning", "info"]
     subject: str
@@ -395,6 +400,7 @@ class Finding(BaseModel):
 
 
 class Claim(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     encounter: str
     setting: Literal["office", "facility"]
     lines: list[Line] = Field(default_factory=list)
