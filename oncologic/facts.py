@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, NamedTuple, Optional, Union
 
 from .load import InputError, Loaded, fmt_path

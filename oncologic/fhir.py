@@ -42,7 +42,6 @@ The fields FHIR has no element for (``purpose``, ``primary_reason``, ``separate_
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Optional
 
 from .load import InputError, Loaded, parse_document, read_text, validate

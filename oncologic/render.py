@@ -7,7 +7,6 @@ a line key and a date, puts lines in claim order, and writes JSON or a readable 
 
 from __future__ import annotations
 
-import datetime as dt
 import gc
 import json
 from decimal import Decimal

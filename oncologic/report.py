@@ -31,7 +31,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from .load import InputError, Loaded, parse_document, read_text, validate
+from .load import InputError, Loaded, read_text, validate
 from .model import Claim
 
 # display-only: show what the rules derived; decides nothing
@@ -109,7 +109,6 @@ def code_sessions(batch: Sequence[Loaded], policy: Optional[str] = "medicare", r
 
 
 def _session(loaded: Loaded, ctx: Any, ans: Any, claim: Claim) -> Session:
-    enc = loaded.encounter
     family = {a: f.name if hasattr(f, "name") else str(f) for a, f in ans.atoms.get("report_family", [])}
     tails = {a: p for a, p in ans.atoms.get("report_tail", [])}
     busy = [(t1, t2) for t1, t2 in ans.atoms.get("report_busy", [])]

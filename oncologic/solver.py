@@ -11,7 +11,7 @@ same whether it is coded alone or with thousands of others (a property test chec
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Optional, Sequence
 
 from . import refdata
 from .facts import encounter_facts

@@ -35,7 +35,6 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
 from hypothesis import note

@@ -7,12 +7,11 @@ import datetime as dt
 import json
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from oncologic.audit import Posted, audit, read_posted
 from oncologic.cli import main
-from oncologic.load import InputError, Loaded, load_file
+from oncologic.load import Loaded, load_file
 from oncologic.model import absolute_time
 from oncologic.render import claim_json
 from oncologic.solver import code_encounters

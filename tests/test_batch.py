@@ -7,7 +7,6 @@ No timing assertions here: speed is measured by benchmarks/run.py (docs/performa
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

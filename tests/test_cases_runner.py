@@ -27,7 +27,7 @@ def _run(path: Path):
 
 
 def test_list_format_and_mapping_defaults(tmp_path):
-    path = _write(tmp_path, f"""
+    path = _write(tmp_path, """
         policy: medicare
         lines_filter: "96*"
         cases:
@@ -38,10 +38,10 @@ def test_list_format_and_mapping_defaults(tmp_path):
             date_of_service: 2026-03-04
             diagnoses: [C34.11]
             administrations:
-              - {{id: a1, route: iv_infusion, start: "09:00", stop: "09:15",
-                 drugs: [{{hcpcs: J9271, dose: {{value: 200, unit: mg}}}}]}}
+              - {id: a1, route: iv_infusion, start: "09:00", stop: "09:15",
+                 drugs: [{hcpcs: J9271, dose: {value: 200, unit: mg}}]}
           expect:
-            lines: [{{code: "96409", units: 1}}]
+            lines: [{code: "96409", units: 1}]
             rules: [time.short_infusion_is_push]   # an intermediate rule (method/3) counts
     """)
     (out,) = _run(path)

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from oncologic.cli import main
 from oncologic.load import load_file
-from oncologic.report import batch_report, code_sessions, dollars_at_risk, single_report
+from oncologic.report import code_sessions, dollars_at_risk, single_report
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "examples/seed_session.yaml"
