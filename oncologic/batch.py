@@ -347,12 +347,12 @@ def _release_memory() -> None:
         pass
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent) -> None:
     """Linux: have the kernel kill this worker when the process that started it dies (a parent
     killed with SIGKILL cannot stop its workers; without this they wait forever on a pipe whose
     other end they hold themselves). Elsewhere the parent's sentinel is watched between tasks."""
-    if not sys.platform.startswith("linux"):
-        return
+    if parent is None or not sys.platform.startswith("linux"):
+        return  # not a child process, or no prctl
     try:
         import ctypes
         import signal
@@ -360,10 +360,7 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         return
-    import multiprocessing
-
-    parent = multiprocessing.parent_process()
-    if parent is not None and parent.pid is not None and os.getppid() != parent.pid:
+    if parent.pid is not None and os.getppid() != parent.pid:
         os._exit(0)  # the parent died before the request was made
 
 
@@ -372,7 +369,11 @@ def _worker_main(conn, opts_dict: dict) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (it stops us)
-    _die_with_parent()
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    parent = multiprocessing.parent_process()  # None when run in the calling process
+    _die_with_parent(parent)
     opts = BatchOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in opts_dict.items()})
     if opts.memory_limit_mb:
         try:
@@ -392,10 +393,6 @@ def _worker_main(conn, opts_dict: dict) -> None:
         return
     conn.send(("ready", os.getpid()))
     coded = 0
-    import multiprocessing
-    from multiprocessing.connection import wait
-
-    parent = multiprocessing.parent_process()
     watch = [conn] + ([parent.sentinel] if parent is not None else [])
     while True:
         try:
