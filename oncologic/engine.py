@@ -538,6 +538,8 @@ def solve(facts: Sequence[Fact], extra: Sequence[Path] = (), strict: bool = True
                     builder.add(stm)
     ctl.add("base", [], reference_text(facts, prog))
     _add_facts(ctl, facts)
+    if _RETAINED is not None:
+        _RETAINED.append(ctl)
     ctl.ground([("base", [])])
     if strict and problems:
         if getattr(prog, "from_cache", False):
@@ -570,6 +572,15 @@ def solve(facts: Sequence[Fact], extra: Sequence[Path] = (), strict: bool = True
 # answer's tuples are built (no cycles are created).
 
 _NO_DISK_CACHE: list[bool] = []
+_RETAINED: Optional[list[Any]] = None
+
+
+def retain_controls() -> None:
+    """Keep every Control of this process alive until it exits: a forked batch child that
+    ends with ``os._exit`` skips clingo's teardown of each ground program."""
+    global _RETAINED
+    if _RETAINED is None:
+        _RETAINED = []
 _HAS_REP = hasattr(clingo.Number(0), "_rep")
 
 

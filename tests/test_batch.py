@@ -167,6 +167,44 @@ def test_worker_processes_give_the_inline_output_and_isolate_a_timeout(tmp_path)
     assert [r["claim"] for i, r in enumerate(recs) if i != 3] == [e["claim"] for e in expected[:5]]
 
 
+def test_both_pools_give_the_inline_output_and_fork_a_child_per_chunk(tmp_path):
+    """The fork-per-chunk pool (Linux) and the long-lived worker pool (other platforms) write the
+    bytes of the in-process run; each chunk of the fork pool is coded by a process of its own."""
+    import os
+
+    import oncologic.batch as batch_mod
+
+    docs = list(gen.generate(7, seed=23, bad_rate=0.1))
+    src = write_jsonl(tmp_path / "in.jsonl", docs)
+    inline = tmp_path / "inline.jsonl"
+    run_batch(src, inline, BatchOptions(chunk_size=2), progress=False)
+    spawned = tmp_path / "spawned.jsonl"
+    opts = BatchOptions(chunk_size=2, workers=2, recycle_after=3)
+    run_batch(src, spawned, opts, progress=False, executor=batch_mod.ProcessPool(opts, 2))
+    assert spawned.read_bytes() == inline.read_bytes()
+    if not sys.platform.startswith("linux"):
+        return
+    pids = []
+    real = batch_mod.code_records_robust
+
+    def spy(items, o):
+        pids.append(os.getpid())
+        (tmp_path / f"pid-{len(pids)}-{os.getpid()}").write_text("")
+        return real(items, o)
+
+    pool = batch_mod.ForkPool(BatchOptions(chunk_size=2, workers=2), 2)
+    batch_mod.code_records_robust, saved = spy, real
+    try:
+        forked = tmp_path / "forked.jsonl"
+        run_batch(src, forked, BatchOptions(chunk_size=2, workers=2), progress=False, executor=pool)
+    finally:
+        batch_mod.code_records_robust = saved
+        pool.close()
+    assert forked.read_bytes() == inline.read_bytes()
+    children = {p.name.rsplit("-", 1)[1] for p in tmp_path.glob("pid-*")}
+    assert len(children) == 4 and str(os.getpid()) not in children  # 7 records in chunks of 2
+
+
 # ------------------------------------------------------------------------------------------
 # resume
 

@@ -22,7 +22,7 @@ import click
 @click.option("--rules", "rules", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Extra rule file on top of the standard rules (repeatable).")
 @click.option("--switch", "switches", multiple=True, help="Turn on one policy switch for every encounter (repeatable).")
-@click.option("--chunk-size", type=click.IntRange(1, 100_000), default=100, show_default=True,
+@click.option("--chunk-size", type=click.IntRange(1, 100_000), default=250, show_default=True,
               help="Encounters per ground program.")
 @click.option("--time-limit", type=click.FloatRange(0.1), default=10.0, show_default=True,
               help="Seconds one encounter may take alone before it becomes a timeout record.")
