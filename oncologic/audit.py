@@ -27,7 +27,7 @@ from typing import Any, Optional, Sequence
 
 from .load import InputError, Loaded, parse_document
 from .model import Claim, absolute_time
-from .x12 import X12Error, parse_837
+from .formats.x12 import X12Error, parse_837
 
 MAX_EXTENSION = 240  # minutes a stop time is moved at most when searching for a fix
 

@@ -29,7 +29,7 @@ def audit(encounter: str, posted: str, source: str, policy: str, switches: tuple
 
     try:
         if source == "fhir":
-            from ..fhir import load_bundle
+            from ..formats.fhir import load_bundle
 
             loaded = load_bundle(encounter)
         else:
