@@ -42,7 +42,7 @@ def audit(encounter: str, posted: str, claim_id, source: str, policy: str, switc
 
     try:
         if source == "fhir":
-            from ..fhir import load_bundle
+            from ..formats.fhir import load_bundle
 
             loaded = load_bundle(encounter)
         else:
