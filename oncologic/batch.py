@@ -73,6 +73,7 @@ class BatchOptions:
     recycle_after: int = 50_000  # encounters per worker process before it is replaced
     recycle_rss_mb: int = 100  # resident size (after returning freed memory) past which a worker retires
     strict: bool = True
+    site: Optional[str] = None  # path of the site configuration (SITE.toml), read once per process
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -215,6 +216,20 @@ def _parse(item: Item) -> tuple[Any, Optional[Out]]:
         return None, error_line(rec, source, None, "input", [("(document)", msg)])
 
 
+_SITES: dict[str, Any] = {}
+
+
+def site_of(opts: BatchOptions) -> Any:
+    """The site configuration of ``opts`` (read once per process; None without one)."""
+    if opts.site is None:
+        return None
+    if opts.site not in _SITES:
+        from .formats.site import load_site
+
+        _SITES[opts.site] = load_site(opts.site)
+    return _SITES[opts.site]
+
+
 def code_records(items: Sequence[Item], opts: BatchOptions) -> list[Out]:
     """The output records of ``items``, coded as one batch. Raises when the engine fails on the
     batch (the callers split it: :func:`code_records_robust`)."""
@@ -239,7 +254,7 @@ def code_records(items: Sequence[Item], opts: BatchOptions) -> list[Out]:
             )
             continue
         try:
-            loaded = validate(data)
+            loaded = validate(data, site=site_of(opts))
         except InputError as exc:
             out[pos] = error_line(rec, source, enc_id, "input", exc.problems)
             continue

@@ -51,6 +51,8 @@ class Loaded:
     warnings: list[str] = field(default_factory=list)
     # drug (admin index, drug index) -> HCPCS code filled in from the NDC crosswalk
     resolved: dict[tuple[int, int], str] = field(default_factory=dict)
+    # the site configuration it was read with (oncologic.formats.site.Site), if any
+    site: Any = None
 
 
 def read_text(path: str) -> tuple[str, str]:
@@ -164,8 +166,9 @@ def _reference_checks(enc: Encounter) -> tuple[list[tuple[str, str]], dict[tuple
     return problems, resolved
 
 
-def validate(data: Any, source: str = "") -> Loaded:
-    """Validate one encounter document (already parsed)."""
+def validate(data: Any, source: str = "", site: Any = None) -> Loaded:
+    """Validate one encounter document (already parsed); ``site`` is the site configuration
+    (:func:`oncologic.formats.site.load_site`) it is read with."""
     if not isinstance(data, dict):
         raise InputError([("(document)", "an encounter is a mapping of fields (JSON object / YAML mapping)")], source)
     try:
@@ -177,9 +180,10 @@ def validate(data: Any, source: str = "") -> Loaded:
     problems, resolved = _reference_checks(enc)
     if problems:
         raise InputError(problems, source)
-    return Loaded(enc, _unknown_fields(enc), resolved)
+    return Loaded(enc, _unknown_fields(enc), resolved, site)
 
 
-def load_file(path: str) -> Loaded:
+def load_file(path: str, site: Any = None) -> Loaded:
+    """Read and validate one encounter file (JSON or YAML; ``-`` = standard input)."""
     text, source = read_text(path)
-    return validate(parse_document(text, source), source)
+    return validate(parse_document(text, source), source, site)

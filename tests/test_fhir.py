@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from oncologic.cli import main
-from oncologic.fhir import bundle_to_document, encounter_to_bundle, load_bundle
+from oncologic.formats.fhir import bundle_to_document, encounter_to_bundle, load_bundle
 from oncologic.load import InputError, load_file, validate
 from oncologic.model import absolute_time
 from oncologic.render import claim_json

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from .load import InputError, Loaded, parse_document, read_text, validate
+from ..load import InputError, Loaded, parse_document, read_text, validate
 
 EXT = "https://oncologic.dev/fhir/StructureDefinition/"
 ROUTE_SYSTEM = "https://oncologic.dev/fhir/CodeSystem/route"
@@ -541,15 +541,16 @@ def bundle_to_document(doc: Any) -> tuple[dict, list[str]]:
     return out, warnings
 
 
-def load_bundle(path: str) -> Loaded:
-    """Read a FHIR R4 Bundle (JSON) and validate the encounter it describes."""
+def load_bundle(path: str, site: Any = None) -> Loaded:
+    """Read a FHIR R4 Bundle (JSON) and validate the encounter it describes (``site``: the site
+    configuration, :func:`oncologic.formats.site.load_site`)."""
     text, source = read_text(path)
     doc = parse_document(text, source)
     try:
         data, warnings = bundle_to_document(doc)
     except InputError as exc:
         raise InputError(exc.problems, source) from None
-    loaded = validate(data, source)
+    loaded = validate(data, source, site)
     loaded.warnings = [f"fhir: {w}" for w in warnings] + loaded.warnings
     return loaded
 
@@ -561,7 +562,7 @@ def load_bundle(path: str) -> Loaded:
 def encounter_to_bundle(enc: Any) -> dict:
     """A FHIR R4 Bundle describing a native encounter (an :class:`~oncologic.model.Encounter`);
     :func:`bundle_to_document` maps it back to the same encounter."""
-    from .model import Encounter
+    from ..model import Encounter
 
     assert isinstance(enc, Encounter)
     entries: list[dict] = []
@@ -601,7 +602,7 @@ def encounter_to_bundle(enc: Any) -> dict:
         if period:
             cov["period"] = period
         add(cov)
-    from .model import absolute_time
+    from ..model import absolute_time
 
     def iso(value: str) -> str:
         return absolute_time(enc.date_of_service, value).isoformat(timespec="minutes")
