@@ -1,8 +1,9 @@
 """The clingo adapter: the only module of oncologic that imports clingo.
 
 * Parses the encodings once per process, with an AST pass that adds a provenance rule
-  ``_why(N, Head, (V1,...,Vk)) :- Body.`` next to every rule tagged ``%@rule`` (N numbers the
-  tagged rule, V1..Vk are its global variables in name order). One solve yields the claim and
+  ``_why(N, Head, V1, ..., Vk) :- Body.`` next to every rule tagged ``%@rule`` (N numbers the
+  tagged rule, V1..Vk are its global variables in name order; one ``#show _why/K.`` per arity:
+  a flat atom grounds cheaper than one holding a tuple). One solve yields the claim and
   the reasons together; Python renders the text (see :mod:`oncologic.explain`).
 * Solves batch-first: many encounters in one ground program, keyed by small integers.
 * Runs strict: clingo's "operation undefined" and "atom undefined" messages become errors, so
@@ -137,11 +138,7 @@ def _parse_file(path: Path, display: str, rules: list[TaggedRule], statements: l
             ast.Function(
                 loc,
                 WHY,
-                [
-                    ast.SymbolicTerm(loc, clingo.Number(number)),
-                    head.atom.symbol,
-                    ast.Function(loc, "", args, 0),
-                ],
+                [ast.SymbolicTerm(loc, clingo.Number(number)), head.atom.symbol, *args],
                 0,
             )
         )
@@ -159,6 +156,15 @@ def _parse_file(path: Path, display: str, rules: list[TaggedRule], statements: l
     if unused:
         line = min(unused)
         raise EncodingError(f"{display}:{line}: %@rule {tags[line].id} does not tag a rule")
+
+
+def _show_provenance(statements: list[Any], rules: list[TaggedRule]) -> None:
+    """One ``#show _why/K.`` for every arity of the provenance atoms (2 + a rule's variables)."""
+    loc = next((stm.location for stm in statements if "location" in stm.keys()), None)
+    if loc is None:
+        return
+    for arity in sorted({2 + len(r.variables) for r in rules}):
+        statements.append(ast.ShowSignature(loc, WHY, arity, True))
 
 
 _CACHE: dict[tuple[str, ...], Program] = {}
@@ -191,6 +197,7 @@ def load_program(extra: Sequence[Path] = ()) -> Program:
                         known = standard_signatures(statements)
                     check_rule_file(path, display, known)
                 _parse_file(path, display, rules, statements)
+            _show_provenance(statements, rules)
             prog = Program(statements, rules, key)
             _CACHE[key] = prog
             _save_cached_program(files, prog)
@@ -754,7 +761,7 @@ def _collect_values(atoms: Sequence[Any], answers: dict[int, Answer]) -> None:
                 continue
             name, args = atom
             if name == WHY:
-                if len(args) != 3:
+                if len(args) < 2:
                     continue
                 head = args[1]
                 if type(head) is not Fn or not head.args or type(head.args[0]) is not int:
@@ -763,8 +770,7 @@ def _collect_values(atoms: Sequence[Any], answers: dict[int, Answer]) -> None:
                 if ans is None:
                     ans = answers[head.args[0]] = Answer()
                 key = (head.name, head.args[1:])
-                vars_ = args[2] if type(args[2]) is tuple else (args[2],)
-                rec = (args[0], vars_)
+                rec = (args[0], args[2:])
                 lst = ans.why.get(key)
                 if lst is None:
                     ans.why[key] = [rec]
