@@ -45,6 +45,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
@@ -592,6 +593,48 @@ def _fork_child(conn, items: list[Item], opts: BatchOptions, parent_pid: int) ->
         conn.close()
     finally:
         os._exit(0)
+
+
+_WARM: set[tuple] = set()
+_FORK_LOCK = threading.Lock()  # no thread is warming the engine while another forks
+
+
+def code_records_forked(items: Sequence[Item], opts: BatchOptions) -> list[Out]:
+    """:func:`code_records_robust` in a child forked from this (warmed) process, for callers that
+    live long, such as a Dask worker: the child's interned symbols and ground programs die with it.
+    Where there is no fork, codes in this process. Raises when the child dies without an answer."""
+    import pickle
+
+    if not hasattr(os, "fork") or not sys.platform.startswith("linux"):
+        return code_records_robust(items, opts)
+    key = (opts.policy, opts.rules)
+    with _FORK_LOCK:
+        if key not in _WARM:
+            warm_engine(opts)
+            _WARM.add(key)
+        r, w = os.pipe()
+        pid = os.fork()
+    if pid == 0:  # the child
+        try:
+            os.close(r)
+            import gc
+
+            from . import engine
+
+            gc.disable()
+            engine.retain_controls()
+            data = pickle.dumps(code_records_robust(items, opts), protocol=pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(w, "wb") as fh:
+                fh.write(data)
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as fh:
+        data = fh.read()
+    _pid, status = os.waitpid(pid, 0)
+    if not data:
+        raise RuntimeError(f"the coding process died (wait status {status})")
+    return pickle.loads(data)
 
 
 class _Job:

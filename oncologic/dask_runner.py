@@ -11,8 +11,10 @@ or from Python::
     summary = run_dask("claims-2025.jsonl", "coded.jsonl", Client("tcp://scheduler:8786"), BatchOptions())
 
 The client process reads the input as a stream, cuts it into chunks of ``chunk_size`` records and
-submits each chunk as one task (:func:`oncologic.batch.code_records_robust`: validate, build facts,
-one ground program, render; a chunk that raises is split down to the encounter at fault). At most
+submits each chunk as one task (:func:`oncologic.batch.code_records_forked`: on Linux the worker
+loads the engine once and codes each chunk in a child process forked for it, as the local runner
+does, so a long-lived worker never accumulates clingo's interned symbols; in it: validate, build
+facts, one ground program, render; a chunk that raises is split down to the encounter at fault). At most
 two tasks per worker thread are in flight, so the client's memory stays flat. Results are written
 in input order with the local run's writer (fsync per write, ``resume``, the summary), so the
 output is byte-identical to ``oncologic batch`` without ``--dask``.
@@ -20,8 +22,8 @@ output is byte-identical to ``oncologic batch`` without ``--dask``.
 What differs from local worker processes: a Dask task cannot be killed on a deadline, so
 ``time_limit`` is not enforced (``max_administrations`` still is); a task whose worker dies
 (``KilledWorker``, e.g. past the worker's memory limit) is split like a local crash, down to a
-``crash`` record for the encounter at fault. Long-lived workers keep clingo's interned symbols:
-start them with ``--lifetime`` so they are recycled (docs/performance.md).
+``crash`` record for the encounter at fault. Start workers with one thread each
+(``--nthreads 1``): each chunk is forked from the worker process.
 
 Requires the ``dask`` extra (``pip install 'oncologic[dask]'``) on the client and every worker,
 and the same oncologic version (encodings and facts) everywhere.
@@ -33,7 +35,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Optional
 
-from .batch import BatchOptions, Executor, Item, Summary, code_records_robust, run_batch
+from .batch import BatchOptions, Executor, Item, Summary, code_records_forked, run_batch
 
 
 class DaskExecutor(Executor):
@@ -50,7 +52,7 @@ class DaskExecutor(Executor):
         return self.slots - len(self.futures)
 
     def submit(self, task_id: int, items: list[Item]) -> None:
-        future = self.client.submit(code_records_robust, items, self.opts, key=f"{self.prefix}-{task_id}", pure=False)
+        future = self.client.submit(code_records_forked, items, self.opts, key=f"{self.prefix}-{task_id}", pure=False)
         self.futures[future] = task_id
 
     def poll(self, timeout: float) -> list[tuple[int, str, Any]]:
