@@ -568,6 +568,15 @@ def warm_engine(opts: BatchOptions) -> None:
     gc.freeze()  # the collector of a child never walks (and so never copies) the parent's objects
 
 
+def _vm_size() -> int:
+    """This process's mapped address space in bytes (0 where /proc is missing)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def _fork_child(conn, items: list[Item], opts: BatchOptions, parent_pid: int) -> None:
     """A forked child: code one chunk, send its records, exit without tearing anything down."""
     import gc
@@ -579,7 +588,9 @@ def _fork_child(conn, items: list[Item], opts: BatchOptions, parent_pid: int) ->
         try:
             import resource
 
-            limit = opts.memory_limit_mb * 2**20
+            # on top of the address space inherited from the parent (a calling program such as a
+            # test runner or a notebook may already map more than the limit itself)
+            limit = opts.memory_limit_mb * 2**20 + _vm_size()
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         except (ImportError, ValueError, OSError):
             pass
@@ -703,9 +714,12 @@ class ForkPool(Executor):
         return done
 
     def close(self) -> None:
+        import gc
+
         for job in self.jobs:
             job.kill()
         self.jobs.clear()
+        gc.unfreeze()  # a program that called run_batch gets its collector back as it was
 
 
 def make_pool(opts: BatchOptions, n: int) -> Executor:
