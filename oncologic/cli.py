@@ -11,6 +11,8 @@ EXIT_BAD_INPUT = 2
 
 
 def _fail_input(exc) -> None:
+    for warning in getattr(exc, "warnings", ()):
+        click.echo(f"warning: {warning}", err=True)
     click.echo(exc.render(), err=True)
     sys.exit(EXIT_BAD_INPUT)
 

@@ -35,9 +35,10 @@ def fmt_path(loc: Iterable[Union[str, int]]) -> str:
 class InputError(Exception):
     """Bad input: one or more (path, message) problems."""
 
-    def __init__(self, problems: list[tuple[str, str]], source: str = ""):
+    def __init__(self, problems: list[tuple[str, str]], source: str = "", warnings: list[str] | None = None):
         self.problems = problems
         self.source = source
+        self.warnings = list(warnings or [])  # what a format mapping noticed before the error
         super().__init__(self.render())
 
     def render(self) -> str:

@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from ..cli import _fail_input
+
 
 @click.command("audit")
 @click.argument("encounter", type=click.Path(allow_dash=True))
@@ -37,14 +39,14 @@ def audit(encounter: str, posted: str, source: str, policy: str, switches: tuple
         text, name = read_text(posted)
         lines = read_posted(text, loaded.encounter.id, name)
     except InputError as exc:
-        click.echo(exc.render(), err=True)
+        _fail_input(exc)
         sys.exit(2)
     for warning in loaded.warnings:
         click.echo(f"warning: {warning}", err=True)
     try:
         result = run_audit(loaded, lines, policy=policy, switches=switches, search_fixes=not no_fixes)
     except InputError as exc:
-        click.echo(exc.render(), err=True)
+        _fail_input(exc)
         sys.exit(2)
     except (EncodingError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
