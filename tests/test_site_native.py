@@ -105,7 +105,7 @@ def test_records_not_given_are_listed_as_not_billed() -> None:
     doc["not_administered"] = [{"id": "ma-void", "status": "entered_in_error"}, {"id": "ma-skip", "status": "not_done", "reason": "patient refused"}]
     claim = code_one(validate(doc))
     subjects = {nb.subject: nb.why.rule for nb in claim.not_billed}
-    assert subjects.get("ma-void") == "records.entered_in_error" and subjects.get("ma-skip") == "records.not_done"
+    assert subjects.get("ma-void") == "records.entered_in_error" and subjects.get("ma-skip") == "records.not_done_reason"
 
 
 def test_orders_without_administrations_are_never_clean() -> None:

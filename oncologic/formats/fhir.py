@@ -99,13 +99,20 @@ def bundle_to_documents(doc: Any, site: Any = None) -> list[Mapped]:
     encs = b.of("Encounter")
     if not encs:
         raise InputError([("Bundle.entry", "no Encounter resource")], warnings=warnings)
-    out: list[Mapped] = []
+    chosen = []
     for ew, enc in encs:
         owned = _owned(b, ew, enc, len(encs))
         if len(encs) > 1 and not any(id(r) in owned for t in MED_RECORDS for _w, r in b.of(t)):
             warnings.append(f"{ew}: Encounter {enc.get('id')} has no medication record or procedure; not coded")
             continue
-        out += _map_encounter(b, ew, enc, owned, site, list(warnings))
+        chosen.append((ew, enc, owned))
+    out: list[Mapped] = []
+    for ew, enc, owned in chosen:
+        mine = list(warnings)
+        try:
+            out += _map_encounter(b, ew, enc, owned, site, mine)
+        except InputError as exc:
+            raise InputError(exc.problems, warnings=mine + exc.warnings) from None
     if not out:
         raise InputError([("Bundle.entry", "no Encounter with medication administrations")], warnings=warnings)
     return out
@@ -166,9 +173,9 @@ def _sessions(adms: list) -> list[list]:
 def _map_encounter(b: Bundle, ew: str, enc: dict, owned: set[int], site: Any, warnings: list[str]) -> list[Mapped]:
     clock = Clock(site.zone() if site is not None else None, _reference_instant(b, enc, owned), warnings)
     ident = enc.get("id") or next((i.get("value") for i in enc.get("identifier") or [] if isinstance(i, dict) and i.get("value")), None)
-    setting = parts.setting(b, ew, enc, site, warnings)
     adms, others = _medication_records(b, owned, clock, site, warnings)
     services = parts.services([(w, r) for w, r in b.of("Procedure") if id(r) in owned], clock, warnings)
+    setting = parts.setting(b, ew, enc, site, warnings)  # after the records: a rejection shows their warnings
     groups = _sessions(adms)
     enc_start = clock.local((enc.get("period") or {}).get("start"), f"{ew}.period.start")
     enc_day = enc_start.date() if enc_start else (dt.date.fromisoformat(day(enc["period"]["start"])) if day((enc.get("period") or {}).get("start")) else None)
