@@ -327,3 +327,51 @@ def test_cli_solve_with_site_from_fhir() -> None:
 def test_load_bundle_api_takes_the_site() -> None:
     loaded = load_bundle(str(FHIR / "cerner_paclitaxel.json"), site=load_site(SITE_PATH))
     assert loaded.encounter.payer.type == "medicare" and loaded.encounter.payer.name == "Medicare Part B"
+
+
+# --------------------------------------------------------------------------------------------
+# robustness: an element of the wrong JSON type is an error naming it, never a traceback
+
+WRONG = [None, 1, -5, 1.5, "", "x", "2026-13-45T99:99", [], {}, [1], {"a": 1}, True, {"reference": 5},
+         {"coding": "x"}, {"coding": [None, 1, {"system": None, "code": []}]}, {"value": "abc", "unit": "mg"}]
+
+
+def _paths(obj, pre=()):
+    yield pre
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _paths(v, pre + (k,))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _paths(v, pre + (i,))
+
+
+def test_mutated_bundles_never_raise_anything_but_input_errors(site) -> None:
+    import random
+
+    rnd = random.Random(11)
+    bundles = [_bundle(p.name) for p in sorted(FHIR.glob("*.json"))]
+    for n in range(300):
+        b = copy.deepcopy(rnd.choice(bundles))
+        for _ in range(rnd.randint(1, 3)):
+            p = rnd.choice([p for p in _paths(b) if p])
+            holder = b
+            for k in p[:-1]:
+                holder = holder[k]
+            holder[p[-1]] = copy.deepcopy(rnd.choice(WRONG))
+        try:
+            for m in bundle_to_documents(b, site if n % 2 else None):
+                try:
+                    validate_mapped(m, site=site)
+                except InputError:
+                    pass
+        except InputError as exc:
+            assert exc.problems and all(isinstance(p, str) and p for p, _m in exc.problems)
+
+
+def test_wrong_json_type_names_the_element() -> None:
+    b = _bundle("cerner_paclitaxel.json")
+    _res(b, "ma-pac")["dosage"]["route"] = "IV"
+    with pytest.raises(InputError) as info:
+        bundle_to_documents(b)
+    assert "Bundle.entry[4].resource.dosage.route: a JSON object is expected" in info.value.render()

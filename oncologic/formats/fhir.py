@@ -28,6 +28,7 @@ from ..load import InputError, Loaded, parse_document, read_text, validate
 from . import fhir_meds as meds
 from . import fhir_parts as parts
 from .fhir_common import Bundle, Clock, day, parse_instant
+from .fhir_shape import check_resource
 from .fhir_write import encounter_to_bundle  # noqa: F401 - public API
 
 MAPPED_TYPES = {"CarePlan", "Encounter", "Condition", "Coverage", "MedicationAdministration", "Medication", "Procedure",
@@ -92,7 +93,14 @@ def bundle_to_documents(doc: Any, site: Any = None) -> list[Mapped]:
     warnings: list[str] = []
     if not isinstance(doc, dict) or doc.get("resourceType") != "Bundle":
         raise InputError([("resourceType", "a FHIR R4 Bundle is expected (resourceType: Bundle)")])
+    if not isinstance(doc.get("entry", []), list):
+        raise InputError([("Bundle.entry", "a JSON array of entries is expected")])
     b = Bundle(doc, warnings)
+    problems: list[tuple[str, str]] = []
+    for where, res in b.entries:
+        check_resource(res, where, problems)
+    if problems:
+        raise InputError(problems, warnings=warnings)
     for where, res in b.entries:
         if res["resourceType"] not in MAPPED_TYPES:
             warnings.append(f"{where}: {res['resourceType']} is not mapped to the encounter; ignored")
@@ -178,7 +186,7 @@ def _map_encounter(b: Bundle, ew: str, enc: dict, owned: set[int], site: Any, wa
     setting = parts.setting(b, ew, enc, site, warnings)  # after the records: a rejection shows their warnings
     groups = _sessions(adms)
     enc_start = clock.local((enc.get("period") or {}).get("start"), f"{ew}.period.start")
-    enc_day = enc_start.date() if enc_start else (dt.date.fromisoformat(day(enc["period"]["start"])) if day((enc.get("period") or {}).get("start")) else None)
+    enc_day = enc_start.date() if enc_start else _date((enc.get("period") or {}).get("start"))
     if len(groups) > 1:
         warnings.append(f"{ew}: Encounter {ident} holds administrations on {len(groups)} dates of service; one claim per date")
     out = []
@@ -188,6 +196,13 @@ def _map_encounter(b: Bundle, ew: str, enc: dict, owned: set[int], site: Any, wa
         out.append(_document(b, ew, enc, owned, site, list(warnings), ident, setting, dos, group, others, services,
                              g, len(groups), groups))
     return out
+
+
+def _date(text: Any) -> Optional[dt.date]:
+    try:
+        return dt.date.fromisoformat(day(text) or "")
+    except ValueError:
+        return None
 
 
 def _belongs(moment: Optional[dt.datetime], g: int, groups: list[list]) -> bool:
