@@ -11,6 +11,8 @@ EXIT_BAD_INPUT = 2
 
 
 def _fail_input(exc) -> None:
+    for warning in getattr(exc, "warnings", ()):
+        click.echo(f"warning: {warning}", err=True)
     click.echo(exc.render(), err=True)
     sys.exit(EXIT_BAD_INPUT)
 
@@ -53,6 +55,25 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
 
+site_option = click.option(
+    "--site", "site", type=click.Path(exists=True, dir_okay=False), default=None,
+    help="Site configuration (TOML): time zone, formulary, payers, locations; see docs/site.md.")
+
+
+def load_input(file: str, source: str = "native", site_path=None):
+    """One encounter as :class:`~oncologic.load.Loaded`: a native file or a FHIR bundle, read with
+    the site configuration at ``site_path`` (None: none). Raises InputError."""
+    from .formats.site import load_site
+    from .load import load_file
+
+    site = load_site(site_path)
+    if source == "fhir":
+        from .formats.fhir import load_bundle
+
+        return load_bundle(file, site=site)
+    return load_file(file, site=site)
+
+
 def _gc_paused(fn):
     """Run a one-shot command with Python's cyclic garbage collector paused: its imports allocate
     many objects and create no garbage worth collecting (~3 % of `solve`'s start-up,
@@ -89,21 +110,17 @@ def main() -> None:
 @click.option("--from", "source", type=click.Choice(["native", "fhir"]), default="native", show_default=True, help="Input format: the contract's encounter, or a FHIR R4 Bundle (JSON).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "x12-837p", "x12-837i", "fhir-claim"]), default=None, help="Output format (default table; --json = json).")
 @click.option("--config", "config", type=click.Path(exists=True, dir_okay=False), default=None, help="Envelope config (TOML/YAML/JSON) for x12-837p/x12-837i/fhir-claim; see docs/formats.md.")
+@site_option
 @_gc_paused
-def solve(file: str, as_json: bool, policy: str, rules: tuple[str, ...], switches: tuple[str, ...], source: str = "native", fmt=None, config=None) -> None:
+def solve(file: str, as_json: bool, policy: str, rules: tuple[str, ...], switches: tuple[str, ...], source: str = "native", fmt=None, config=None, site=None) -> None:
     """Code one encounter (JSON or YAML; - for standard input)."""
     from .engine import EncodingError, StrictModeError
-    from .load import InputError, load_file
+    from .load import InputError
     from .render import claim_json, claim_table
     from .solver import code_encounters
 
     try:
-        if source == "fhir":
-            from .fhir import load_bundle
-
-            loaded = load_bundle(file)
-        else:
-            loaded = load_file(file)
+        loaded = load_input(file, source, site)
     except InputError as exc:
         _fail_input(exc)
         return
@@ -127,16 +144,16 @@ def solve(file: str, as_json: bool, policy: str, rules: tuple[str, ...], switche
         sys.exit(EXIT_BAD_INPUT)
     fmt = fmt or ("json" if as_json else "table")
     if fmt in ("x12-837p", "x12-837i", "fhir-claim"):
-        from .x12 import X12Error, load_config
+        from .formats.x12 import X12Error, load_config
 
         try:
             cfg = load_config(config)
             if fmt == "fhir-claim":
-                from .fhir_claim import claim_resource_json
+                from .formats.fhir_claim import claim_resource_json
 
                 text = claim_resource_json(claim, loaded.encounter, cfg)
             else:
-                from .x12 import to_837
+                from .formats.x12 import to_837
 
                 text = to_837(claim, loaded.encounter, cfg, kind="P" if fmt == "x12-837p" else "I")
         except X12Error as exc:

@@ -356,7 +356,7 @@ def batch_report(sessions: Sequence[Session]) -> str:
     return _page("oncologic - batch summary", "\n".join(body))
 
 
-def load_batch(path: str) -> list[Loaded]:
+def load_batch(path: str, site: Any = None) -> list[Loaded]:
     """Encounters of a JSON Lines file (one encounter document per non-empty line)."""
     text, source = read_text(path)
     out = []
@@ -370,7 +370,7 @@ def load_batch(path: str) -> list[Loaded]:
             problems.append((f"line {number}", f"invalid JSON: {exc.msg}"))
             continue
         try:
-            out.append(validate(doc, f"{source}:{number}"))
+            out.append(validate(doc, f"{source}:{number}", site))
         except InputError as exc:
             problems += [(f"line {number}: {p}", m) for p, m in exc.problems]
     if problems:

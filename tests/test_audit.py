@@ -15,7 +15,7 @@ from oncologic.load import Loaded, load_file
 from oncologic.model import absolute_time
 from oncologic.render import claim_json
 from oncologic.solver import code_encounters
-from oncologic.x12 import to_837
+from oncologic.formats.x12 import to_837
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "examples/seed_session.yaml"

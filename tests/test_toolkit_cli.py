@@ -177,8 +177,19 @@ def test_every_switch_of_decisions_md_has_policy_cases():
     documented = {"label_hydration_integral", "hydration_segments_separate", "concurrent_chemo_unlisted",
                   "distinct_modifier_59", "discontinued_modifier_53", "noc_units_by_container",
                   "sponsor_drug_shown_noncovered", "no_jw_jz"}
-    missing = (switches | documented) - used
+    missing = (switches | documented) - used - PENDING_SWITCHES
     assert not missing, f"switches without a case in tests/cases/policies: {sorted(missing)}"
+
+
+# Switches the December 2026 decisions add and issue 13 has not encoded yet. Each is listed here
+# only while no rule reads it: the test below fails as soon as one is encoded, so that the entry
+# is removed and its cases are required above.
+PENDING_SWITCHES = {"one_injection_code_per_drug", "partial_overlap_concurrent"}
+
+
+def test_pending_switches_are_really_not_encoded_yet():
+    encoded = PENDING_SWITCHES & known_switches()
+    assert not encoded, f"encoded now: remove {sorted(encoded)} from PENDING_SWITCHES (cases are required)"
 
 
 def test_commercial_profile_moves_leuprolide_to_the_therapeutic_family(tmp_path):

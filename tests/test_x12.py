@@ -15,7 +15,7 @@ from oncologic.cli import main
 from oncologic.load import load_file
 from oncologic.model import Claim, Line, NdcQuantity, Why
 from oncologic.solver import code_encounters
-from oncologic.x12 import X12Error, load_config, parse_837, to_837
+from oncologic.formats.x12 import X12Error, load_config, parse_837, to_837
 
 pyx12 = pytest.importorskip("pyx12", reason="pyx12 (the independent X12 validator) is not installed: pip install -e '.[formats]'")
 import pyx12.error_handler  # noqa: E402
@@ -37,7 +37,7 @@ def validate(text: str) -> tuple[bool, str]:
 
 
 def service_lines(text: str) -> list[dict]:
-    """The 2400 loops as pyx12 reads them (independent of oncologic.x12.parse_837)."""
+    """The 2400 loops as pyx12 reads them (independent of oncologic.formats.x12.parse_837)."""
     param = pyx12.params.params()
     errh = pyx12.error_handler.errh_null()
     reader = pyx12.x12context.X12ContextReader(param, errh, io.StringIO(text))

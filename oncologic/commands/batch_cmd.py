@@ -31,8 +31,12 @@ import click
 @click.option("--dask", "dask_address", default=None, metavar="SCHEDULER_ADDRESS",
               help="Code on a Dask cluster (tcp://host:8786) instead of local worker processes.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar on standard error (default: on a terminal).")
+@click.option("--site", "site", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Site configuration (TOML): time zone, formulary, payers, locations; see docs/site.md.")
+@click.option("--from", "source_format", type=click.Choice(["native", "fhir"]), default="native", show_default=True,
+              help="Input format: encounters of the contract, or FHIR R4 (a Bundle, a folder of bundles, NDJSON of bundles or of a bulk export's resources).")
 def batch(infile, output, workers, resume, policy, rules, switches, chunk_size, time_limit, max_administrations,
-          dask_address, progress) -> None:
+          dask_address, progress, site=None, source_format="native") -> None:
     """Code many encounters: one JSON Lines record per input record, in input order.
 
     IN is a JSON Lines file (one encounter per line), - for standard input, or a folder of
@@ -54,6 +58,14 @@ def batch(infile, output, workers, resume, policy, rules, switches, chunk_size, 
     except ValueError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    from ..formats.site import load_site
+    from ..load import InputError
+
+    try:
+        load_site(site)  # a bad site file stops the batch before it starts
+    except InputError as exc:
+        click.echo(exc.render(), err=True)
+        sys.exit(2)
     opts = BatchOptions(
         policy=policy or None,
         rules=tuple(os.path.abspath(r) for r in rules),
@@ -62,6 +74,8 @@ def batch(infile, output, workers, resume, policy, rules, switches, chunk_size, 
         chunk_size=chunk_size,
         time_limit=time_limit,
         max_administrations=max_administrations,
+        site=os.path.abspath(site) if site else None,
+        source_format=source_format,
     )
     try:
         if dask_address:

@@ -17,6 +17,8 @@ from typing import Any, Optional
 
 import click
 
+from ..cli import _fail_input, load_input, site_option
+
 # input predicates (encodings/interface.lp) -> how their arguments after E name an input item
 ADMIN_PREDS = frozenset(
     "admin route access start stop purpose primary_reason separate_access discontinued pump research lesions day".split()
@@ -306,20 +308,24 @@ def _render_node(node: dict, prefix: str, last: bool, out: list[str]) -> None:
 @click.option("--rules", "rules", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Extra rule file (repeatable).")
 @click.option("--switch", "switches", multiple=True, help="Turn on one policy switch (repeatable).")
 @click.option("--depth", type=int, default=MAX_DEPTH, show_default=True, help="Deepest level of the tree.")
+@click.option("--from", "source", type=click.Choice(["native", "fhir"]), default="native", show_default=True,
+              help="Input format: the contract's encounter, or a FHIR R4 Bundle (JSON).")
+@site_option
 def explain(file: str, line: Optional[int], not_billed: Optional[int], finding: Optional[int], as_json: bool,
-            policy: str, rules: tuple[str, ...], switches: tuple[str, ...], depth: int) -> None:
+            policy: str, rules: tuple[str, ...], switches: tuple[str, ...], depth: int, source: str = "native",
+            site: Optional[str] = None) -> None:
     """Show the derivation behind a claim line, a rejected candidate or a finding as a tree:
     rule id, its sentence, the facts it used, down to the input items. Without --line,
     --not-billed or --finding, every item of the claim is explained."""
     from ..cases import solve_detailed
     from ..engine import EncodingError, StrictModeError
-    from ..load import InputError, load_file
+    from ..load import InputError
 
     try:
-        loaded = load_file(file)
+        loaded = load_input(file, source, site)
         solved = solve_detailed([loaded], policy=policy, rules=rules, switches=[switches])[0]
     except InputError as exc:
-        click.echo(exc.render(), err=True)
+        _fail_input(exc)
         sys.exit(2)
     except (EncodingError, StrictModeError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)

@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from ..cli import _fail_input, load_input, site_option
+
 
 @click.command("report")
 @click.argument("infile", type=click.Path(allow_dash=True))
@@ -15,26 +17,24 @@ import click
 @click.option("--batch/--single", "batch", default=None,
               help="Treat IN as JSON Lines (one encounter per line); default: by the .jsonl/.ndjson suffix.")
 @click.option("--policy", default="medicare", show_default=True, help="Payer policy profile.")
-def report(infile: str, output: str, source: str, batch, policy: str) -> None:
+@site_option
+def report(infile: str, output: str, source: str, batch, policy: str, site=None) -> None:
     """Write a timeline of one encounter (IN: JSON/YAML, or a FHIR Bundle with --from fhir), or a
     summary page of a batch (IN: JSON Lines) with every encounter's timeline linked."""
     from ..engine import EncodingError
-    from ..load import InputError, load_file
+    from ..formats.site import load_site
+    from ..load import InputError
     from ..report import batch_report, code_sessions, load_batch, single_report
 
     if batch is None:
         batch = infile.endswith((".jsonl", ".ndjson"))
     try:
         if batch:
-            loaded = load_batch(infile)
-        elif source == "fhir":
-            from ..fhir import load_bundle
-
-            loaded = [load_bundle(infile)]
+            loaded = load_batch(infile, site=load_site(site))
         else:
-            loaded = [load_file(infile)]
+            loaded = [load_input(infile, source, site)]
     except InputError as exc:
-        click.echo(exc.render(), err=True)
+        _fail_input(exc)
         sys.exit(2)
     for item in loaded:
         for warning in item.warnings:

@@ -31,7 +31,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Optional
 
-from .model import Claim, Encounter
+from ..model import Claim, Encounter
 
 ELEMENT = "*"
 COMPONENT = ":"

@@ -16,7 +16,7 @@ import json
 from decimal import Decimal
 from typing import Any, Optional
 
-from .model import Claim, Encounter
+from ..model import Claim, Encounter
 from .x12 import X12Config, claim_diagnoses, condition_codes, revenue_map, trial_number
 
 EXT = "https://oncologic.dev/fhir/StructureDefinition/"

@@ -1,0 +1,135 @@
+"""Audits of posted files written the way practice-management systems write them: several
+claims per transaction set, patient control numbers that are not the encounter id, replacement
+claims (CLM05-3 = 7, REF*F8), revenue-code-only lines. The example files are hand-written
+(examples/x12/pm_*.x12, valid for pyx12), never produced by oncologic's own 837 writer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from oncologic.audit import audit, read_posted_claim, select_claim
+from oncologic.audit_batch import audit_batch, batch_table, load_encounters
+from oncologic.cli import main
+from oncologic.load import InputError, load_file, validate
+from oncologic.posted import read_837
+
+ROOT = Path(__file__).resolve().parents[1]
+PM_P = ROOT / "examples/x12/pm_three_claims.837p.x12"
+PM_I = ROOT / "examples/x12/pm_hospital_batch.837i.x12"
+PEMBRO = ROOT / "examples/office_pembrolizumab_q3w.yaml"
+SEED = ROOT / "examples/seed_session.yaml"
+
+
+def _pembro_on(day: str, member: str = "1EG4TE5MK72"):
+    import yaml
+
+    data = yaml.safe_load(PEMBRO.read_text())
+    data["date_of_service"] = day
+    data["payer"]["member_id"] = member
+    return validate(json.loads(json.dumps(data, default=str)))
+
+
+def test_the_pm_file_holds_three_claims_with_members_dates_and_charges() -> None:
+    claims = read_837(PM_P.read_text())
+    assert [(c.claim_id, c.member_id, [d.isoformat() for d in c.dates]) for c in claims] == [
+        ("PA20417-1", "1EG4TE5MK72", ["2026-02-11"]),
+        ("PA20417-2", "1EG4TE5MK72", ["2026-03-04"]),
+        ("PA31102-1", "3GH4IJ5KL66", ["2026-03-04"]),
+    ]
+    assert sum(ln.charge for ln in claims[1].lines) == claims[1].total
+
+
+def test_the_claim_is_picked_by_member_and_date_of_service() -> None:
+    text = PM_P.read_text()
+    for day, want in (("2026-03-04", "PA20417-2"), ("2026-02-11", "PA20417-1")):
+        loaded = _pembro_on(day)
+        lines, sel = read_posted_claim(text, loaded.encounter)
+        assert sel.claim_id == want and "member id 1EG4TE5MK72" in sel.note
+        assert sel.mismatch is None
+    # the earlier cycle was billed as documented; the current one carries an extra hour and a missing modifier 25
+    assert audit(_pembro_on("2026-02-11"), read_posted_claim(text, _pembro_on("2026-02-11").encounter)[0],
+                 search_fixes=False).clean
+    loaded = _pembro_on("2026-03-04")
+    lines, sel = read_posted_claim(text, loaded.encounter)
+    result = audit(loaded, lines, selection=sel)
+    gaps = {(g.kind, g.code) for g in result.gaps}
+    assert gaps == {("modifiers", "99214"), ("unsupported", "96415")}
+    [extra] = [g for g in result.gaps if g.code == "96415"]
+    assert extra.posted_charge == "430.00" and extra.value_basis == "posted charge"
+    assert extra.fix is None and "never considered 96415" in extra.no_fix
+
+
+def test_no_matching_claim_names_the_claims_it_found() -> None:
+    loaded = _pembro_on("2026-01-14")
+    with pytest.raises(InputError) as err:
+        read_posted_claim(PM_P.read_text(), loaded.encounter)
+    msg = err.value.render()
+    assert "no claim for member 1EG4TE5MK72 on 2026-01-14" in msg
+    for cid in ("PA20417-1", "PA20417-2", "PA31102-1"):
+        assert cid in msg
+
+
+def test_a_claim_for_another_patient_or_date_is_not_compared() -> None:
+    claims = read_837(PM_P.read_text())
+    loaded = _pembro_on("2026-03-04")
+    pc, sel = select_claim(claims, loaded.encounter, claim_id="PA31102-1")
+    assert sel.mismatch and "member 3GH4IJ5KL66" in sel.mismatch
+    result = audit(loaded, [], selection=sel)
+    assert not result.audited and not result.clean and result.gaps == []
+    pc, sel = select_claim(claims, loaded.encounter, claim_id="PA20417-1")
+    assert sel.mismatch and "2026-02-11" in sel.mismatch and "member" not in sel.mismatch.split(":")[1]
+    r = CliRunner().invoke(main, ["audit", str(PEMBRO), "--posted", str(PM_P), "--claim", "PA31102-1"])
+    assert r.exit_code == 1 and "not audited" in r.output and "UNSUPPORTED" not in r.output
+
+
+def test_a_replacement_supersedes_its_original_and_revenue_only_lines_are_not_compared() -> None:
+    loaded = load_file(str(SEED))
+    claims = read_837(PM_I.read_text())
+    assert [c.frequency for c in claims] == ["1", "1", "1", "7"]
+    lines, sel = read_posted_claim(PM_I.read_text(), loaded.encounter)
+    assert sel.claim_id == "V00017731" and sel.superseded and "replaces" in sel.note and "latest" in sel.note
+    result = audit(loaded, lines, selection=sel, search_fixes=False)
+    # the original lacked 96368 (and had a second revenue-only line); the replacement has it
+    assert ("missed", "96368") not in {(g.kind, g.code) for g in result.gaps}
+    assert [(p.revenue, p.units, str(p.charge)) for p in result.not_compared] == [("0250", 3, "45.60")]
+    assert result.to_dict()["not_compared"][0]["reason"].startswith("a revenue code without a procedure code")
+
+
+def test_ref_f8_names_the_original_and_a_void_leaves_nothing_billed() -> None:
+    text = PM_I.read_text()
+    # the replacement under a new account number, naming the original by REF*F8
+    renamed = text.replace("CLM*V00017731*2539.60***13:A:7", "CLM*V00017999*2539.60***13:A:7").replace(
+        "REF*F8*26063000123400", "REF*F8*V00017731")
+    assert renamed != text
+    loaded = load_file(str(SEED))
+    _lines, sel = read_posted_claim(renamed, loaded.encounter)
+    assert sel.claim_id == "V00017999" and "replaces V00017731" in sel.note
+    voided = text.replace("13:A:7", "13:A:8")
+    lines, sel = read_posted_claim(voided, loaded.encounter)
+    assert sel.voided and lines == [] and "voids" in sel.note
+    result = audit(loaded, lines, selection=sel, search_fixes=False)
+    assert result.gaps and all(g.kind == "missed" for g in result.gaps)
+
+
+def test_folder_audit_pairs_by_member_and_date_and_ranks_rules_by_money(tmp_path: Path) -> None:
+    for name in ("seed_session.yaml", "cisplatin_hydration.yaml", "folfox_facility.yaml"):
+        (tmp_path / name).write_text((ROOT / "examples" / name).read_text())
+    result = audit_batch(load_encounters(str(tmp_path)), read_837(PM_I.read_text()), search_fixes=False)
+    assert result.unmatched_encounters == ["ENC-FAC-FOLFOX-C3"]
+    assert [u.split(" ")[0] for u in result.unmatched_claims] == ["V00017810"]
+    by_enc = {r.encounter: r for r in result.results}
+    assert set(by_enc) == {"ENC-SEED-001", "ENC-FAC-CIS-C2"}
+    d = result.to_dict()
+    assert d["totals"]["unsupported"]["gaps"] == sum(1 for r in result.results for g in r.gaps if g.kind == "unsupported")
+    values = [float(p["value"]) for p in d["patterns"]]
+    assert values == sorted(values, reverse=True) and values[0] > 0
+    top = d["patterns"][0]
+    assert any(g.rule == top["rule"] for r in result.results for g in r.gaps)
+    text = batch_table(result)
+    assert "Patterns of error" in text and "ENC-FAC-FOLFOX-C3" in text
+    r = CliRunner().invoke(main, ["audit", str(tmp_path), "--posted", str(PM_I), "--json", "--no-fixes"])
+    assert r.exit_code == 1 and json.loads(r.stdout)["unmatched_encounters"] == ["ENC-FAC-FOLFOX-C3"]
