@@ -164,31 +164,31 @@ def fact_index():
     import hashlib
     import marshal
 
-    digest = hashlib.sha256(b"packed-2")
+    digest = hashlib.sha256(b"packed-3")
     for path in fact_files():
         st = path.stat()
         digest.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
     cache = _cache_dir() / f"facts-{digest.hexdigest()[:24]}.marshal"
     try:
         with open(cache, "rb") as fh:
-            blob, offsets, ncodes, packed, always = marshal.loads(fh.read())
-        return _Lines(blob, offsets, ncodes), _Index(packed), always
+            blob, offsets, ncodes, vids, packed, always = marshal.loads(fh.read())
+        return _Lines(blob, offsets, ncodes, vids), _Index(packed), always
     except (OSError, EOFError, ValueError, TypeError):
         pass
     lines, index, always = _build_fact_index()
-    blob, offsets, ncodes, packed = _pack(lines, index)
+    blob, offsets, ncodes, vids, packed = _pack(lines, index)
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(f".{os.getpid()}.tmp")
         with open(tmp, "wb") as fh:
-            marshal.dump((blob, offsets, ncodes, packed, always), fh)
+            marshal.dump((blob, offsets, ncodes, vids, packed, always), fh)
         os.replace(tmp, cache)
     except OSError:
         pass
-    return _Lines(blob, offsets, ncodes), _Index(packed), always
+    return _Lines(blob, offsets, ncodes, vids), _Index(packed), always
 
 
-def _pack(lines: tuple[str, ...], index: dict[str, tuple[int, ...]]) -> tuple[bytes, bytes, bytes, dict[str, bytes]]:
+def _pack(lines: tuple[str, ...], index: dict[str, tuple[int, ...]]) -> tuple[bytes, bytes, bytes, tuple, dict[str, bytes]]:
     from array import array
 
     parts = [line.encode("utf-8") for line in lines]
@@ -199,14 +199,26 @@ def _pack(lines: tuple[str, ...], index: dict[str, tuple[int, ...]]) -> tuple[by
     for rows in index.values():
         for i in rows:
             ncodes[i] += 1
-    return b"".join(parts), offsets.tobytes(), ncodes.tobytes(), {k: array("I", v).tobytes() for k, v in index.items()}
+    names: dict[str | None, int] = {None: 0}
+    vid = array("H", [names.setdefault(_version_of(line), len(names)) for line in lines])
+    order = tuple(sorted(names, key=names.__getitem__))
+    return (b"".join(parts), offsets.tobytes(), ncodes.tobytes(), (order, vid.tobytes()),
+            {k: array("I", v).tobytes() for k, v in index.items()})
+
+
+_ROW_VERSION = re.compile(r'[a-z_0-9]+\("([0-9]{4}(?:Q[1-4])?)",')
+
+
+def _version_of(line: str) -> str | None:
+    m = _ROW_VERSION.match(line)
+    return m.group(1) if m else None
 
 
 class _Lines:
     """The fact lines, decoded from the packed blob on access; ``ncodes[i]``: how many distinct
     code-like strings line i names (its index keys)."""
 
-    def __init__(self, blob: bytes, offsets: bytes, ncodes: bytes) -> None:
+    def __init__(self, blob: bytes, offsets: bytes, ncodes: bytes, vids: tuple) -> None:
         from array import array
 
         self.blob = blob
@@ -214,12 +226,19 @@ class _Lines:
         self.offsets.frombytes(offsets)
         self.ncodes = array("H")
         self.ncodes.frombytes(ncodes)
+        self.version_names, raw = vids  # row i has version version_names[vid[i]] (None: unversioned)
+        self.vid = array("H")
+        self.vid.frombytes(raw)
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
     def __getitem__(self, i: int) -> str:
         return self.blob[self.offsets[i] : self.offsets[i + 1]].decode("utf-8")
+
+    def version_ids(self, versions) -> set[int]:
+        """The ids of these version terms (None included: unversioned rows)."""
+        return {j for j, name in enumerate(self.version_names) if name in versions}
 
     def is_pair_row(self, i: int) -> bool:
         return self.blob.startswith(_PAIR_PREFIXES, self.offsets[i])
@@ -290,7 +309,7 @@ _PAIR_TABLES = ("ncci(", "ncci_rationale(")
 _PAIR_PREFIXES = tuple(t.encode() for t in _PAIR_TABLES)
 
 
-def select_facts(batch: set[str], rules: frozenset[str] = frozenset()) -> str:
+def select_facts(batch: set[str], rules: frozenset[str] = frozenset(), days: frozenset[int] | None = None) -> str:
     """The reference fact lines a batch can use, plus the always-loaded ones:
 
     * the rows that name only codes the rules name (``rules``: their labels, MUE rows and the NCCI
@@ -305,13 +324,20 @@ def select_facts(batch: set[str], rules: frozenset[str] = frozenset()) -> str:
     them out keeps a one-encounter program at ~1,800 instead of ~2,700 reference rows
     (docs/performance.md)."""
     lines, index, always = fact_index()
+    keep = lines.version_ids(versions_for(days, always)) if days else None
+    vid = lines.vid
+
+    def usable(i: int) -> bool:  # a row of a version no date of the batch can pick is never used
+        return keep is None or vid[i] in keep
+
     chosen, pairs = _rules_selection(rules)
-    chosen = set(chosen)
+    chosen = {i for i in chosen if usable(i)}
     own: set[int] = set()
     new_pairs: set[int] = set()
     for key in batch:
         for i in index.get(key, ()):
-            (new_pairs if lines.is_pair_row(i) else own).add(i)
+            if usable(i):
+                (new_pairs if lines.is_pair_row(i) else own).add(i)
     more: set[str] = set()
     for i in own:
         for q in _line_codes(lines[i]):
@@ -319,13 +345,38 @@ def select_facts(batch: set[str], rules: frozenset[str] = frozenset()) -> str:
                 more.add(q)
     for key in more:
         for i in index.get(key, ()):
-            (new_pairs if lines.is_pair_row(i) else own).add(i)
+            if usable(i):
+                (new_pairs if lines.is_pair_row(i) else own).add(i)
     chosen |= own
     if new_pairs:
         known = rules | batch | more
         chosen.update(i for i in new_pairs if all(q in known for q in _line_codes(lines[i])))
-    chosen |= pairs
+    chosen.update(i for i in pairs if usable(i))
     return "\n".join([*always, *(lines[i] for i in sorted(chosen))]) + "\n"
+
+
+_TABLE_ROW = re.compile(r'^table\("([^"]*)",([a-z_0-9()]+),([0-9]+),([0-9]+)\)\.$')
+
+
+@lru_cache(maxsize=64)
+def versions_for(days: frozenset[int], always: tuple[str, ...]) -> frozenset:
+    """The table versions the rules can pick for these dates of service (rx_ver in
+    encodings/drugs/units.lp: the covering version with the latest start, else the newest that
+    started before, else the oldest), plus None: rows of other versions can never be used, so a
+    batch does not load ten quarters of prices and crosswalks to use one."""
+    tables: dict[str, list[tuple[int, int, str]]] = {}
+    for row in always:
+        m = _TABLE_ROW.match(row)
+        if m:
+            tables.setdefault(m.group(2), []).append((int(m.group(3)), int(m.group(4)), m.group(1)))
+    keep: set = {None}
+    for spans in tables.values():
+        for day in days:
+            cover = [s for s in spans if s[0] <= day <= s[1]]
+            before = [s for s in spans if s[0] <= day]
+            pick = max(cover) if cover else max(before) if before else min(spans)
+            keep.add(pick[2])
+    return frozenset(keep)
 
 
 @lru_cache(maxsize=8)
