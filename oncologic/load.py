@@ -139,6 +139,10 @@ def _unknown_fields(model: BaseModel, loc: Loc = ()) -> list[str]:
     return out
 
 
+def _ymd(day) -> int | None:
+    return day.year * 10000 + day.month * 100 + day.day if day is not None else None
+
+
 def _reference_checks(enc: Encounter) -> tuple[list[tuple[str, str]], dict[tuple[int, int], str]]:
     from . import refdata
 
@@ -153,7 +157,7 @@ def _reference_checks(enc: Encounter) -> tuple[list[tuple[str, str]], dict[tuple
                     if drug.kind is None and drug.code is None:
                         problems.append((fmt_path(here), "a drug needs hcpcs, an ndc that maps to one HCPCS code, kind, or a code the site formulary maps"))
                     continue
-                codes = refdata.ndc_codes().get(drug.ndc, ())
+                codes = refdata.ndc_codes_on(drug.ndc, _ymd(enc.date_of_service))
                 if len(codes) == 1:
                     resolved[(i, j)] = codes[0]
                 elif len(codes) > 1 and drug.kind is None:

@@ -1,0 +1,113 @@
+"""Which reader a file needs, decided from its content (header text, column names, record shape)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+
+from . import readers as R
+from .core import Const, Rejected, Table
+
+ICD_RE = re.compile(r"[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?")
+
+
+def read_icd10cm(rows, name: str, hdr: int, cols: dict, opts: R.Options) -> Table:
+    """The project's ICD-10-CM extract (chapter 2 neoplasms plus encounter codes of the CDC tabular
+    release): billable flag and chapter, the two columns the diagnosis rules read."""
+    start = R.need_effective(opts, name, "the ICD-10-CM table")
+    t = Table("icd10cm", f"ICD-10-CM codes effective {start}: billable flag and chapter", str(start // 10000),
+              start, 99991231)
+    t.declare("table/4", "icd10/2", "icd10_chapter/2")
+    t.fact("table", t.version, Const("icd10cm"), start, 99991231)
+    for line, row in rows[hdr + 1:]:
+        if not any(c.strip() for c in row):
+            continue
+        code, billable = R.cell(row, cols, "code"), R.cell(row, cols, "billable")
+        if not ICD_RE.fullmatch(code) or billable not in ("Y", "N"):
+            raise Rejected(name, line, f"ICD-10-CM row {code!r} (billable {billable!r}) does not parse")
+        t.rows_read += 1
+        t.fact("icd10", code, Const(billable.lower()))
+        chapter = R.cell(row, cols, "chapter")
+        if chapter.isdigit():
+            t.fact("icd10_chapter", code, int(chapter))
+        else:
+            t.skip("icd10_chapter: chapter is not an integer")
+    return t
+
+
+def read_category(rows, name: str, hdr: int, cols: dict, opts: R.Options) -> Table:
+    """The project's oncology classification of drug codes (hcpcs_code, category): the category
+    column only (the rules' substance kinds, prior-authorization and diagnosis categories), and the
+    termination dates of the HCPCS file it was cut from."""
+    t = Table("hcpcs_category", "oncology category of drug codes (project classification)", "", 0, 0)
+    t.declare("hcpcs_category/2", "hcpcs_terminated/2")
+    for line, row in rows[hdr + 1:]:
+        if not any(c.strip() for c in row):
+            continue
+        code = R.cell(row, cols, "hcpcs_code")
+        if not R.HCPCS_RE.fullmatch(code):
+            raise Rejected(name, line, f"hcpcs_code {code!r} is not a HCPCS code")
+        t.rows_read += 1
+        cat = R.cell(row, cols, "category").strip('"').strip()
+        if cat:
+            t.fact("hcpcs_category", code, cat)
+        end = R.cell(row, cols, "hcpcs_2024_termination_date") if "hcpcs_2024_termination_date" in cols else ""
+        if end:
+            from .core import parse_iso
+
+            day = parse_iso(end)
+            if day is None:
+                raise Rejected(name, line, f"termination date {end!r} is not YYYY-MM-DD")
+            t.fact("hcpcs_terminated", code, day)
+    return t
+
+
+# (required column names, reader) for CSV files whose header row is found among the first rows
+CSV_KINDS = [
+    (R.ASP_COLS, lambda rows, n, h, c, o: R.read_asp(rows, n, h, c)),
+    ({"NDC2", "HCPCS dosage", "BILLUNITS"}, lambda rows, n, h, c, o: R.read_crosswalk(rows, n, h, c)),
+    ({"hcpcs_cpt", "prac_mue", "prac_mai"}, R.read_mue_csv),
+    ({"column1", "column2", "modifier_indicator"}, R.read_ptp_csv),
+    ({"code", "code_nodot", "billable", "chapter"}, read_icd10cm),
+    ({"hcpcs_code", "category"}, read_category),
+]
+
+
+def read_csv_kind(text: str, name: str, opts: R.Options) -> list[Table]:
+    rows = R.csv_rows(text)
+    for want, reader in CSV_KINDS:
+        hdr, cols = R.find_header(rows, want)
+        if hdr is not None:
+            return [reader(rows, name, hdr, cols, opts)]
+    raise Rejected(name, 1, "not a recognised reference file (no known header row among the first 30 lines)")
+
+
+def read_json_kind(doc, name: str, opts: R.Options) -> list[Table]:
+    if isinstance(doc, list) and doc:
+        first = doc[0]
+        if isinstance(first, dict) and "code" in first and ({"practitioner", "hospital"} & set(first)):
+            return [R.read_mue_shard(doc, name, opts)]
+        if isinstance(first, list) and len(first) == 4 and isinstance(first[1], int):
+            return [R.read_mue_list(doc, name, opts)]
+        if isinstance(first, list) and len(first) == 2 and isinstance(first[1], list):
+            return [R.read_ptp_nested(doc, name, opts)]
+    raise Rejected(name, 1, "JSON of an unknown shape (not an MUE or PTP table)")
+
+
+def read_any(data: bytes, name: str, opts: R.Options) -> list[Table]:
+    """Recognise the file by its content and read it."""
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except OSError as exc:
+            raise Rejected(name, None, f"gzip data does not decompress: {exc}") from None
+    text = R.decode(data)
+    head = text.lstrip()[:1]
+    if head in ("[", "{"):
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise Rejected(name, exc.lineno, f"JSON does not parse: {exc.msg}") from None
+        return read_json_kind(doc, name, opts)
+    return read_csv_kind(text, name, opts)
