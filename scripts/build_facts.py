@@ -40,6 +40,13 @@ SHIPPED = [
     ("mue/raidenexn_mue.json.gz", "2026-04-01", None),
     # practitioner PTP of "about 2026 Q2" (no effective dates in the copy): taken as 2026-04-01
     ("ptp/raidenexn_ptp/*.json.gz", "2026-04-01", "office"),
+    # OPPS Addendum B names its calendar year but not its quarter: the quarter of each CMS release
+    ("opps/Section 508 version of January 2025 Web Addendum B*.csv", "2025-01-01", None),
+    ("opps/Section 508 of July 2025 Web Addendum B*.csv", "2025-07-01", None),
+    ("opps/508 version of October 2025 Web Addendum B*.csv", "2025-10-01", None),
+    ("coverage/*.json", None, None),
+    ("fda-ndc/package.txt", None, None),
+    ("fda-ndc/product.txt", None, None),
     # ICD-10-CM tabular of April 1, 2026 (the extract's own provenance)
     ("extracts:icd10cm_neoplasms.csv", "2026-04-01", None),
     ("extracts:hcpcs_drug_units.csv", None, None),

@@ -214,3 +214,29 @@ def test_shipped_facts_regenerate_byte_for_byte(tmp_path):
     assert checked >= 20
     listed = set(manifest["tables"])
     assert listed == {p.name for p in refdata.FACTS.glob("*.lp")}
+
+
+FIXTURE = REPO / "tests" / "cases" / "reference" / "probe_fixture.lp"
+
+
+def _solve_with(tmp_path: Path, enc: dict):
+    from oncologic.load import load_file
+    from oncologic.solver import code_encounters
+
+    path = tmp_path / "enc.json"
+    path.write_text(json.dumps(enc))
+    return code_encounters([load_file(str(path))], policy="medicare", rules=[str(FIXTURE)])[0]
+
+
+def test_reduced_coinsurance_and_opps_values_from_the_files(tmp_path, user_dir):
+    # October 2025 pricing file: "J9047,...,1 MG,...,17.843,...,Inflation-adjusted coinsurance"
+    enc = {"id": "C1", "setting": "facility", "date_of_service": "2025-11-04", "diagnoses": ["C90.00"],
+           "payer": {"type": "medicare", "member_id": "1EG4TE5MK72"},
+           "administrations": [{"id": "a1", "route": "iv_infusion", "start": "09:00", "stop": "09:40",
+                                "drugs": [{"hcpcs": "J9047", "dose": {"value": 60, "unit": "mg"}}]}]}
+    claim = _solve_with(tmp_path, enc)
+    coins = [f.message for f in claim.findings if f.code == "TEST_COINS"]
+    assert coins == ["J9047: Part B coinsurance 17843 thousandths of a percent (ASP file 2025Q4)."]
+    rate = [f.message for f in claim.findings if f.code == "TEST_OPPS_RATE"]
+    assert rate == ["96413: OPPS payment rate 331690 mills, minimum copayment 66340 mills (Addendum B 2025Q4)."]
+    assert not any("OPPS Addendum B" in f.message for f in claim.findings if f.code == "REFERENCE_MISSING")

@@ -7,6 +7,7 @@ import json
 import re
 
 from . import readers as R
+from . import readers2 as R2
 from .core import Const, Rejected, Table
 
 ICD_RE = re.compile(r"[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?")
@@ -71,10 +72,22 @@ CSV_KINDS = [
     ({"column1", "column2", "modifier_indicator"}, R.read_ptp_csv),
     ({"code", "code_nodot", "billable", "chapter"}, read_icd10cm),
     ({"hcpcs_code", "category"}, read_category),
+    (R2.OPPS_COLS, R2.read_opps),
+]
+TSV_KINDS = [
+    ({"NDCPACKAGECODE", "PACKAGEDESCRIPTION"}, R2.read_fda_package),
+    ({"PRODUCTNDC", "PRODUCTTYPENAME", "DOSAGEFORMNAME"}, R2.read_fda_product),
 ]
 
 
 def read_csv_kind(text: str, name: str, opts: R.Options) -> list[Table]:
+    first = text.split("\n", 1)[0]
+    if "\t" in first:
+        rows = R.csv_rows(text, "\t")
+        for want, reader in TSV_KINDS:
+            hdr, cols = R.find_header(rows, want, limit=1)
+            if hdr is not None:
+                return [reader(rows, name, hdr, cols)]
     rows = R.csv_rows(text)
     for want, reader in CSV_KINDS:
         hdr, cols = R.find_header(rows, want)
@@ -86,6 +99,8 @@ def read_csv_kind(text: str, name: str, opts: R.Options) -> list[Table]:
 def read_json_kind(doc, name: str, opts: R.Options) -> list[Table]:
     if isinstance(doc, list) and doc:
         first = doc[0]
+        if isinstance(first, dict) and {"displayId", "codes", "covered"} <= set(first):
+            return [R2.read_coverage(doc, name)]
         if isinstance(first, dict) and "code" in first and ({"practitioner", "hospital"} & set(first)):
             return [R.read_mue_shard(doc, name, opts)]
         if isinstance(first, list) and len(first) == 4 and isinstance(first[1], int):
