@@ -73,7 +73,7 @@ def policy_file(name: str) -> Path:
 
 def reset() -> None:
     """Forget what was read (after an import in the same process)."""
-    for fn in (manifest, known_hcpcs, _ndc_versions, fact_index, _rules_selection):
+    for fn in (manifest, known_hcpcs, _ndc_versions, _rxnorm, fact_index, _rules_selection):
         fn.cache_clear()
 
 
@@ -128,6 +128,48 @@ def ndc_codes_on(ndc: str, day: int | None = None) -> tuple[str, ...]:
                 return tuple(sorted(codes))
     newest = max(versions, key=lambda v: spans.get(v, (0, 0)))
     return tuple(sorted(versions[newest]))
+
+
+_RX_NDC = re.compile(r'^rxnorm_ndc\("(\d+)","(\d{11})"\)\.', re.M)
+_RX_REL = re.compile(r'^rxnorm_rel\("(\d+)","(\w+)","(\d+)"\)\.', re.M)
+
+
+@lru_cache(maxsize=1)
+def _rxnorm() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """(RXCUI -> NDCs, RXCUI -> the concepts it leads to: its drugs (SCD/SBD) or their packs)."""
+    ndcs: dict[str, set[str]] = {}
+    down: dict[str, set[str]] = {}
+    for path in fact_files():
+        if path.name.startswith("rxnorm_"):
+            text = path.read_text()
+            for cui, ndc in _RX_NDC.findall(text):
+                ndcs.setdefault(cui, set()).add(ndc)
+            for cui1, rela, cui2 in _RX_REL.findall(text):
+                # RXNREL reads "RXCUI2 RELA RXCUI1": an ingredient/brand RXCUI2 "ingredient_of" /
+                # "tradename_of" / "constitutes" the drug RXCUI1
+                if rela in ("ingredient_of", "tradename_of", "constitutes"):
+                    down.setdefault(cui2, set()).add(cui1)
+    return ndcs, down
+
+
+def rxnorm_ndcs(rxcui: str) -> tuple[str, ...]:
+    """The NDCs of an RxNorm concept: its own (RXNSAT ATN=NDC), else those of the drugs it leads
+    to (an ingredient or brand: one or two RXNREL steps)."""
+    ndcs, down = _rxnorm()
+    seen, frontier, out = {rxcui}, [rxcui], set(ndcs.get(rxcui, ()))
+    for _step in range(2):
+        if out:
+            break
+        frontier = [c for f in frontier for c in down.get(f, ()) if c not in seen]
+        seen.update(frontier)
+        out = {n for c in frontier for n in ndcs.get(c, ())}
+    return tuple(sorted(out))
+
+
+def rxnorm_hcpcs(rxcui: str, day: int | None = None) -> tuple[str, ...]:
+    """RxNorm -> NDC -> HCPCS: the HCPCS codes the crosswalk (in force on ``day``) files the
+    concept's NDCs under."""
+    return tuple(sorted({c for n in rxnorm_ndcs(rxcui) for c in ndc_codes_on(n, day)}))
 
 
 def ndc_codes() -> dict[str, tuple[str, ...]]:

@@ -76,7 +76,7 @@ class DrugSpec:
 
 _UNIT = re.compile(r'^hcpcs_unit\("[^"]*","([^"]+)",(\d+),(mcg|ul|unit)\)\.', re.M)
 _CAT = re.compile(r'^hcpcs_category\("([^"]+)","((?:[^"\\]|\\.)*)"\)\.', re.M)
-_TERM = re.compile(r'^hcpcs_terminated\("([^"]+)"', re.M)
+_TERM = re.compile(r'^hcpcs_term\("[^"]*","([^"]+)"', re.M)
 _CATKIND = re.compile(r'^category_kind\(\s*"((?:[^"\\]|\\.)*)"\s*,\s*([a-z_]+)\s*\)\.', re.M)
 _OVERRIDE = re.compile(r'^code_kind_override\(\s*"([^"]+)"\s*,\s*([a-z_]+)\s*\)\.', re.M)
 _ICD = re.compile(r'^icd10\("([A-Z][0-9A-Z.]+)",y\)\.', re.M)

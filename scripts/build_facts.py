@@ -44,6 +44,7 @@ SHIPPED = [
     ("opps/Section 508 version of January 2025 Web Addendum B*.csv", "2025-01-01", None),
     ("opps/Section 508 of July 2025 Web Addendum B*.csv", "2025-07-01", None),
     ("opps/508 version of October 2025 Web Addendum B*.csv", "2025-10-01", None),
+    ("hcpcs/*.zip", None, None),
     ("coverage/*.json", None, None),
     ("fda-ndc/package.txt", None, None),
     ("fda-ndc/product.txt", None, None),

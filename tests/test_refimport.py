@@ -240,3 +240,62 @@ def test_reduced_coinsurance_and_opps_values_from_the_files(tmp_path, user_dir):
     rate = [f.message for f in claim.findings if f.code == "TEST_OPPS_RATE"]
     assert rate == ["96413: OPPS payment rate 331690 mills, minimum copayment 66340 mills (Addendum B 2025Q4)."]
     assert not any("OPPS Addendum B" in f.message for f in claim.findings if f.code == "REFERENCE_MISSING")
+
+
+# RxNorm release files in the RRF layout (pipe-separated, trailing '|'), written for these tests:
+# carboplatin (ingredient 40048), one clinical drug (597195, an SCD) with one NDC that the January
+# 2026 crosswalk files under J9045 (00703-4244-01, 50 mg per vial), and rows the importer skips.
+RXNCONSO = ("40048|ENG|||||Y|A1|||40048|RXNORM|IN|40048|carboplatin||N|4096|\n"
+            "597195|ENG|||||Y|A2|||597195|RXNORM|SCD|597195|carboplatin 10 MG/ML Injectable Solution||N|4096|\n"
+            "597195|ENG||||||A3|||X|MTHSPL|DP|X|Carboplatin||N||\n")
+RXNSAT = ("597195|||A2|AUI|597195|AT1||NDC|RXNORM|00703424401|N|4096|\n"
+          "597195|||A3|AUI|X|AT2||NDC|MTHSPL|0703-4244-01|N||\n"
+          "597195|||A2|AUI|597195|AT3||RXN_HUMAN_DRUG|RXNORM|US|N||\n")
+RXNREL = ("597195|A2|CUI|RO|40048|A1|CUI|ingredient_of|R1||RXNORM||||N||\n"
+          "40048|A1|CUI|RO|597195|A2|CUI|has_ingredient|R2||RXNORM||||N||\n"
+          "597195|A2|CUI|RO|999|A9|CUI|has_quantified_form|R3||RXNORM||||N||\n")
+
+
+def test_rxnorm_rrf_to_ndc_to_hcpcs(tmp_path, user_dir):
+    folder = tmp_path / "rrf"
+    folder.mkdir()
+    for name, text in (("RXNCONSO.RRF", RXNCONSO), ("RXNSAT.RRF", RXNSAT), ("a-renamed-rel-file.txt", RXNREL)):
+        (folder / name).write_text(text)
+    results, rejected = import_paths([folder], user_dir, Options())
+    assert not rejected
+    assert sorted(r["file"] for r in results) == ["rxnorm_conso.lp", "rxnorm_rel.lp", "rxnorm_sat.lp"]
+    sat = (user_dir / "rxnorm_sat.lp").read_text()
+    assert 'rxnorm_ndc("597195","00703424401").' in sat and "0703-4244-01" not in sat
+    assert 'rxnorm_tty("40048","IN").' in (user_dir / "rxnorm_conso.lp").read_text()
+    refdata.reset()
+    assert refdata.rxnorm_ndcs("597195") == ("00703424401",)
+    assert refdata.rxnorm_ndcs("40048") == ("00703424401",)  # ingredient -> its drug -> NDC
+    assert refdata.rxnorm_hcpcs("40048", 20260115) == ("J9045",)
+
+
+def test_rrf_with_a_broken_line_is_rejected(tmp_path):
+    path = tmp_path / "RXNSAT.RRF"
+    path.write_text(RXNSAT + "597195|||A2|AUI|597195|AT1||NDC|RXNORM|\n")
+    with pytest.raises(Rejected) as err:
+        parse_file(path, Options())
+    assert err.value.line == 4
+
+
+def test_hcpcs_zip_and_bare_txt_with_its_layout(tmp_path):
+    import zipfile
+
+    z = zipfile.ZipFile(RELEASES / "hcpcs" / "january-2026-alpha-numeric-hcpcs-file.zip")
+    txt = next(n for n in z.namelist() if n.endswith(".txt") and "ANWEB" in n)
+    layout = next(n for n in z.namelist() if "recordlayout" in n)
+    (tmp_path / "data.txt").write_bytes(z.read(txt))
+    with pytest.raises(Rejected, match="needs its record layout"):
+        parse_file(tmp_path / "data.txt", Options())
+    (tmp_path / "layout.txt").write_bytes(z.read(layout))
+    (t,), _ = parse_file(tmp_path / "data.txt", Options())
+    assert t.name == "hcpcs_2026q1.lp"
+    assert ("2026Q1", "J9070", 20240331) in t.preds["hcpcs_term/3"]
+    assert ("2026Q1", "JG", 20241231) in t.preds["hcpcs_modifier_term/3"]
+    # a layout that lost the termination date field: rejected, not guessed
+    (tmp_path / "layout.txt").write_bytes(z.read(layout).replace(b"HCPCS Termination Date", b"HCPCS End"))
+    with pytest.raises(Rejected):
+        parse_file(tmp_path / "data.txt", Options())

@@ -39,10 +39,10 @@ def read_icd10cm(rows, name: str, hdr: int, cols: dict, opts: R.Options) -> Tabl
 
 def read_category(rows, name: str, hdr: int, cols: dict, opts: R.Options) -> Table:
     """The project's oncology classification of drug codes (hcpcs_code, category): the category
-    column only (the rules' substance kinds, prior-authorization and diagnosis categories), and the
-    termination dates of the HCPCS file it was cut from."""
+    column only (the rules' substance kinds, prior-authorization and diagnosis categories). Code
+    validity comes from the CMS HCPCS file (hcpcs.py), not from this extract."""
     t = Table("hcpcs_category", "oncology category of drug codes (project classification)", "", 0, 0)
-    t.declare("hcpcs_category/2", "hcpcs_terminated/2")
+    t.declare("hcpcs_category/2")
     for line, row in rows[hdr + 1:]:
         if not any(c.strip() for c in row):
             continue
@@ -53,14 +53,6 @@ def read_category(rows, name: str, hdr: int, cols: dict, opts: R.Options) -> Tab
         cat = R.cell(row, cols, "category").strip('"').strip()
         if cat:
             t.fact("hcpcs_category", code, cat)
-        end = R.cell(row, cols, "hcpcs_2024_termination_date") if "hcpcs_2024_termination_date" in cols else ""
-        if end:
-            from .core import parse_iso
-
-            day = parse_iso(end)
-            if day is None:
-                raise Rejected(name, line, f"termination date {end!r} is not YYYY-MM-DD")
-            t.fact("hcpcs_terminated", code, day)
     return t
 
 
@@ -110,14 +102,30 @@ def read_json_kind(doc, name: str, opts: R.Options) -> list[Table]:
     raise Rejected(name, 1, "JSON of an unknown shape (not an MUE or PTP table)")
 
 
-def read_any(data: bytes, name: str, opts: R.Options) -> list[Table]:
-    """Recognise the file by its content and read it."""
+def read_any(data: bytes, name: str, opts: R.Options, sibling=None) -> list[Table]:
+    """Recognise the file by its content and read it. ``sibling(predicate)`` returns the text of
+    a file beside this one that satisfies the predicate (the HCPCS record layout of a bare TXT)."""
+    from . import hcpcs as H
+
+    if data[:4] == b"PK\x03\x04":
+        return [H.read_hcpcs_zip(data, name)]
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
         except OSError as exc:
             raise Rejected(name, None, f"gzip data does not decompress: {exc}") from None
     text = R.decode(data)
+    from . import rxnorm as X
+
+    if X.rrf_kind(text) is not None:
+        return [X.read_rrf(text, name)]
+    if H.is_layout(text):
+        return []  # a record layout alone holds no data: read together with its data file
+    if _fixed_width_hcpcs(text):
+        layout = sibling(H.is_layout) if sibling else None
+        if layout is None:
+            raise Rejected(name, 1, "a fixed-width HCPCS file needs its record layout (HCPC*_recordlayout.txt) beside it")
+        return [H.read_hcpcs_txt(text, layout, name)]
     head = text.lstrip()[:1]
     if head in ("[", "{"):
         try:
@@ -126,3 +134,8 @@ def read_any(data: bytes, name: str, opts: R.Options) -> list[Table]:
             raise Rejected(name, exc.lineno, f"JSON does not parse: {exc.msg}") from None
         return read_json_kind(doc, name, opts)
     return read_csv_kind(text, name, opts)
+
+
+def _fixed_width_hcpcs(text: str) -> bool:
+    first = text.split("\n", 1)[0].rstrip("\r")
+    return len(first) >= 293 and first[10:11] in ("3", "7") and bool(re.fullmatch(r"[ A-Z0-9]{5}\d{5}", first[:10]))

@@ -17,8 +17,15 @@ def _layers(user: Path) -> list[tuple[str, Path, dict]]:
     return out
 
 
-def _group(kind: str, part_setting: str) -> str:
-    return kind
+def _names(path: Path) -> list[str]:
+    """The table names a fact file declares (mue(office), mue(facility), ...)."""
+    import re
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return []
+    return sorted(set(re.findall(r'^table\("[^"]*",([a-z_0-9()]+),', text, re.M)))
 
 
 def status_report(user: Path) -> dict:
@@ -30,7 +37,8 @@ def status_report(user: Path) -> dict:
         for name, e in manifest.get("tables", {}).items():
             row = {"file": name, "layer": layer, "version": e["version"], "part": e["part"],
                    "from": e["effective_from"], "to": e["effective_to"], "source": e["source"]["file"],
-                   "source_sha256": e["source"]["sha256"], "facts": e["facts_total"], "title": e["title"]}
+                   "source_sha256": e["source"]["sha256"], "facts": e["facts_total"], "title": e["title"],
+                   "tables": _names(folder / name)}
             rows.setdefault(e["kind"], {})[name] = row  # a user file replaces the shipped one of that name
     tables = {k: sorted(v.values(), key=lambda r: (r["from"], r["file"])) for k, v in sorted(rows.items())}
     return {"layers": layers, "tables": tables, "gaps": {k: _gaps(v) for k, v in tables.items()}}
@@ -60,7 +68,9 @@ def status_text(report: dict) -> str:
         lines.append(f"{kind}:")
         for r in rows:
             part = f" [{r['part']}]" if r["part"] else ""
-            lines.append(f"  {r['version'] or '-':<8}{part:<9} {r['from']} .. {r['to']:<10} {r['facts']:>7} facts  "
+            names = [n for n in r["tables"] if "(" in n]
+            part += f" {' '.join(names)}" if names else ""
+            lines.append(f"  {r['version'] or '-':<8}{part:<12} {r['from']} .. {r['to']:<10} {r['facts']:>7} facts  "
                          f"{r['layer']:<7} {r['source']} (sha256 {r['source_sha256'][:12]})")
         for gap in report["gaps"][kind]:
             lines.append(f"  no version covers: {gap}")

@@ -76,9 +76,22 @@ def parse_file(path: Path, opts: Options, display: str | None = None) -> tuple[l
         data = path.read_bytes()
     except OSError as exc:
         raise Rejected(name, None, f"cannot read: {exc.strerror}") from None
-    tables = read_any(data, name, opts)
+    tables = read_any(data, name, opts, lambda test: _sibling(path, test))
     source = {"file": name, "sha256": sha256_bytes(data), "bytes": len(data)}
     return tables, source
+
+
+def _sibling(path: Path, test) -> str | None:
+    """The text of a small file in the same folder for which ``test(text)`` holds."""
+    for other in sorted(path.parent.iterdir()):
+        if other != path and other.is_file() and other.stat().st_size < 1_000_000:
+            try:
+                text = other.read_bytes().decode("latin-1")
+            except OSError:
+                continue
+            if test(text):
+                return text
+    return None
 
 
 def import_tables(folder: Path, parsed: list[tuple[list[Table], dict]]) -> list[dict]:
