@@ -318,7 +318,7 @@ def _build_fact_index() -> tuple[tuple[str, ...], dict[str, tuple[int, ...]], tu
             if not raw or raw.startswith("%"):
                 continue
             keys = [q for q in _QUOTED.findall(raw) if _CODE_LIKE.match(q) and not _VERSION.match(q)]
-            if not keys or raw.startswith("table"):
+            if not keys or raw.startswith(("table", "coverage_article")):
                 always.append(raw)
                 continue
             n = len(lines)
@@ -383,7 +383,10 @@ def select_facts(batch: set[str], rules: frozenset[str] = frozenset(), days: fro
     more: set[str] = set()
     for i in own:
         for q in _line_codes(lines[i]):
-            if q not in batch:  # rule codes too: an NDC filed under J9060 needs J9060's other NDCs
+            # rule codes too: an NDC filed under J9060 needs J9060's other NDCs; but not a billing
+            # article's id: the rules join an article's diagnoses with the encounter's own codes,
+            # so its other diagnoses (hundreds) are never used
+            if q not in batch and not _ARTICLE.match(q):
                 more.add(q)
     for key in more:
         for i in index.get(key, ()):
@@ -397,6 +400,7 @@ def select_facts(batch: set[str], rules: frozenset[str] = frozenset(), days: fro
     return "\n".join([*always, *(lines[i] for i in sorted(chosen))]) + "\n"
 
 
+_ARTICLE = re.compile(r"^A[0-9]{5}$")
 _TABLE_ROW = re.compile(r'^table\("([^"]*)",([a-z_0-9()]+),([0-9]+),([0-9]+)\)\.$')
 
 
