@@ -2,8 +2,9 @@
 layout), or the TXT with the record layout beside it. The field positions are read from the record
 layout itself, so a release that moves a field is read right, and one that drops a needed field is
 rejected. Kept: when each code (and modifier) was added and its termination date (the last date
-it may be used), which decide a code's validity on a date of service. Descriptors are not kept (a
-descriptor change does not change validity)."""
+it may be used), which decide a code's validity on a date of service, and the billing unit a long
+descriptor clearly ends with (", 50 mg"), for codes that no ASP pricing file lists. Descriptor
+text is not kept (a descriptor change does not change validity)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import io
 import re
 import zipfile
 
-from .core import OPEN_END, Rejected, Table, quarter_of
+from .core import NUM, OPEN_END, Rejected, Table, quarter_of, to_small
+
+_TAIL = re.compile(rf",\s*({NUM})\s*([A-Za-z]+)\s*$")
 
 FIELDS = {
     "code": "Healthcare Common Procedure Coding System Code",
@@ -21,6 +24,7 @@ FIELDS = {
     "action_date": "HCPCS Action Effective Date",
     "term": "HCPCS Termination Date",
     "action": "HCPCS Action Code",
+    "long": "HCPCS Long Description",
 }
 _FIELD = re.compile(r"^\s*\d+\.\s+(.+?)\s*(?:CHAR|NUM|GRP)?\s*$")
 _POS = re.compile(r"^\s+(\d+)\s+(\d+)\s+(\d+)\s+(?:CHAR|NUM|GRP|DATE)\s*$")
@@ -67,6 +71,7 @@ def read_hcpcs_txt(text: str, layout: str, name: str) -> Table:
         return line[b - 1:e]
 
     recs = []
+    longs: dict[str, list[str]] = {}
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -75,6 +80,8 @@ def read_hcpcs_txt(text: str, layout: str, name: str) -> Table:
             raise Rejected(name, n, f"record identification code {ric!r} is not 3, 4, 7 or 8")
         if ric in "37":
             recs.append((n, ric, line))
+        if ric in "34":
+            longs.setdefault(field(line, "code").strip(), []).append(field(line, "long").strip())
     if not recs:
         raise Rejected(name, None, "no procedure or modifier records")
     latest = max(d for n, _r, line in recs if (d := _date(field(line, "action_date"), name, n, "action date")))
@@ -82,7 +89,8 @@ def read_hcpcs_txt(text: str, layout: str, name: str) -> Table:
     V = quarter_of(start)
     t = Table("hcpcs", f"CMS HCPCS Level II file (newest action {latest}): when each code was added and terminated",
               V, start, OPEN_END)
-    t.declare("table/4", "hcpcs_added/3", "hcpcs_term/3", "hcpcs_modifier_added/3", "hcpcs_modifier_term/3")
+    t.declare("table/4", "hcpcs_added/3", "hcpcs_term/3", "hcpcs_modifier_added/3", "hcpcs_modifier_term/3",
+              "hcpcs_unit_descriptor/4")
     t.fact("table", V, _const("hcpcs"), start, OPEN_END)
     for n, ric, line in recs:
         t.rows_read += 1
@@ -102,7 +110,20 @@ def read_hcpcs_txt(text: str, layout: str, name: str) -> Table:
             t.fact(f"{pred}_added", V, code, added)
         if term:
             t.fact(f"{pred}_term", V, code, term)
+        if ric == "3" and code[0].isalpha():
+            _descriptor_unit(t, code, " ".join(longs.get(code, ())))
     return t
+
+
+def _descriptor_unit(t: Table, code: str, text: str) -> None:
+    """The billing unit of a long descriptor that clearly ends with ', <number> <unit>'
+    ("Injection, asparaginase (erwinaze), 1,000 iu"); anything else gives nothing."""
+    m = _TAIL.search(text)
+    if not m:
+        return
+    amount, dim, _why = to_small(m.group(1), m.group(2))
+    if amount is not None:
+        t.fact("hcpcs_unit_descriptor", t.version, code, amount, _const(dim))
 
 
 def _const(text: str):
