@@ -55,7 +55,7 @@ def status(data_dir: str | None, as_json: bool) -> None:
     from ..refimport.status import status_report, status_text
 
     report = status_report(_folder(data_dir))
-    click.echo(json.dumps(report, indent=1, sort_keys=True) if as_json else status_text(report), nl=not as_json or True)
+    click.echo(json.dumps(report, indent=1, sort_keys=True) if as_json else status_text(report))
 
 
 @data.command("verify")

@@ -8,9 +8,7 @@ the column names, never at the file name (the names change every quarter and car
 from __future__ import annotations
 
 import csv
-import gzip
 import io
-import json
 import re
 
 from .core import (EFFECTIVE_RE, HCPCS_RE, OPEN_END, Const, Fn, Rejected, Table, decimal_scaled, long_date,
