@@ -75,6 +75,7 @@ class BatchOptions:
     recycle_rss_mb: int = 100  # resident size (after returning freed memory) past which a worker retires
     strict: bool = True
     site: Optional[str] = None  # path of the site configuration (SITE.toml), read once per process
+    source_format: str = "native"  # native | fhir (bundles, NDJSON; oncologic/formats/fhir_batch.py)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -181,13 +182,16 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def error_line(rec: int, source: str, encounter: Optional[str], kind: str, problems: Sequence[tuple[str, str]]) -> Out:
-    body = {
+def error_line(rec: int, source: str, encounter: Optional[str], kind: str, problems: Sequence[tuple[str, str]],
+               warnings: Sequence[str] = ()) -> Out:
+    body: dict[str, Any] = {
         "record": rec,
         "encounter": encounter,
         "source": source,
-        "error": {"kind": kind, "problems": [{"path": p, "message": m} for p, m in problems]},
     }
+    if warnings:
+        body["warnings"] = list(warnings)
+    body["error"] = {"kind": kind, "problems": [{"path": p, "message": m} for p, m in problems]}
     return _dumps(body) + "\n", ("error", kind)
 
 
@@ -201,6 +205,8 @@ def _encounter_id(data: Any) -> Optional[str]:
 
 def _parse(item: Item) -> tuple[Any, Optional[Out]]:
     rec, source, text = item
+    if text.startswith("\x01"):  # mapped from FHIR (oncologic/formats/fhir_batch.py)
+        return json.loads(text[1:]).get("document"), None
     if text.startswith("\x00"):
         return None, error_line(rec, source, None, "input", [("(file)", text[1:])])
     try:
@@ -241,6 +247,15 @@ def code_records(items: Sequence[Item], opts: BatchOptions) -> list[Out]:
     valid: list[tuple[int, Any, Optional[str]]] = []  # (position, Loaded, id)
     for pos, item in enumerate(items):
         rec, source, _text = item
+        if _text.startswith("\x01"):
+            from .formats.fhir_batch import load_record
+
+            fl, fid, problems, fwarn = load_record(_text, site_of(opts))
+            if fl is None:
+                out[pos] = error_line(rec, source, fid, "input", problems, fwarn)
+            else:
+                valid.append((pos, fl, fid))
+            continue
         data, err = _parse(item)
         if err is not None:
             out[pos] = err
@@ -819,7 +834,12 @@ def run_batch(
 ) -> Summary:
     """Code every record of ``source`` into ``out`` (None: standard output)."""
     t0 = time.monotonic()
-    reader = lambda: iter_records(source)  # noqa: E731
+    if opts.source_format == "fhir":
+        from .formats.fhir_batch import iter_fhir_records
+
+        reader = lambda: iter_fhir_records(source, site_of(opts))  # noqa: E731
+    else:
+        reader = lambda: iter_records(source)  # noqa: E731
     start = 0
     summary = Summary()
     if resume:
@@ -829,7 +849,7 @@ def run_batch(
             start, summary = recover(Path(out), reader)
     if progress is None:
         progress = sys.stderr.isatty()
-    bar = _Progress(count_records(source) if progress else None, progress)
+    bar = _Progress(count_records(source) if progress and opts.source_format == "native" else None, progress)
 
     own_executor = executor is None
     if executor is None:

@@ -11,6 +11,8 @@ EXIT_BAD_INPUT = 2
 
 
 def _fail_input(exc) -> None:
+    for warning in getattr(exc, "warnings", ()):
+        click.echo(f"warning: {warning}", err=True)
     click.echo(exc.render(), err=True)
     sys.exit(EXIT_BAD_INPUT)
 
@@ -23,6 +25,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "rules": (".commands.rules", "rules", "List every rule id with its family, source reference and file:line."),
     "audit": (".commands.audit_cmd", "audit", "Compare a posted claim (X12 837 or claim JSON) with what the documentation supports."),
     "report": (".commands.report_cmd", "report", "Write a self-contained HTML report: a session timeline, or a batch summary."),
+    "data": (".commands.data_cmd", "data", "Import CMS/FDA reference files (by content), show loaded versions and gaps, verify them."),
     "batch": (".commands.batch_cmd", "batch", "Code a JSON Lines file or folder of encounters into JSON Lines, in input order."),
 }
 

@@ -511,9 +511,12 @@ def _strings(args: Iterable[Any], out: set[str]) -> None:
 def reference_text(facts: Sequence[Fact], prog: Program) -> str:
     """The reference facts this batch can use: rows about the codes in its input or in the rules."""
     batch: set[str] = set()
-    for _name, args in facts:
+    days: set[int] = set()
+    for name, args in facts:
         _strings(args, batch)
-    return refdata.select_facts(batch, program_codes(prog))
+        if name == "dos":  # the dates of service pick the table versions (refdata.versions_for)
+            days.add(args[1])
+    return refdata.select_facts(batch, program_codes(prog), frozenset(days))
 
 
 def solve(facts: Sequence[Fact], extra: Sequence[Path] = (), strict: bool = True) -> tuple[Program, dict[int, Answer]]:

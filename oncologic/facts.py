@@ -74,6 +74,7 @@ class Context:
     access_names: dict[int, str] = field(default_factory=dict)
     drug_codes: dict[tuple[int, int], Optional[str]] = field(default_factory=dict)
     policies: tuple[str, ...] = ()
+    formulary: dict[tuple[int, int], str] = field(default_factory=dict)  # (A, D) -> "N (system code)"
 
     # -- references back to the input ------------------------------------------------------
     def admin(self, a: int):
@@ -91,6 +92,12 @@ class Context:
             if term.name == "d":
                 a, d = term.args
                 return f"{self.admin(a).id}.drugs[{d - 1}]"
+            if term.name == "fm" and len(term.args) == 2:
+                a, d = term.args
+                row = self.formulary.get((a, d))
+                return f"site formulary row {row}" if row else "site formulary"
+            if term.name == "na" and len(term.args) == 1:
+                return self.encounter.not_administered[term.args[0] - 1].id
             names = {"s": "services", "dx": "diagnoses", "auth": "authorizations", "ev": "evidence"}
             if term.name in names and len(term.args) == 1:
                 return f"{names[term.name]}[{term.args[0] - 1}]"
@@ -127,6 +134,19 @@ def _canonical_order(enc: Encounter) -> list[int]:
     return sorted(range(len(enc.administrations)), key=key)
 
 
+def _source_facts(add, ctx: "Context", loaded: Loaded, e: int, a: int, d: int, idx: int, drug) -> None:
+    """What the record said about a drug beyond the billing codes: its own code, the formulary
+    row that mapped it, how its dose was derived."""
+    if drug.code is not None:
+        add(("drug_source_code", (e, a, d, drug.code.system, drug.code.code)))
+    row = loaded.formulary.get((idx, d - 1))
+    if row is not None:
+        add(("drug_formulary", (e, a, d, row.row, f"{row.system} {row.code}")))
+        ctx.formulary[(a, d)] = f"{row.row} ({row.system} {row.code})"
+    if drug.dose_basis:
+        add(("dose_basis", (e, a, d, drug.dose_basis)))
+
+
 def encounter_facts(loaded: Loaded, e: int, policies: tuple[str, ...] = ()) -> tuple[list[Fact], Context]:
     """The input facts of one encounter numbered ``e`` in its batch."""
     enc = loaded.encounter
@@ -141,7 +161,8 @@ def encounter_facts(loaded: Loaded, e: int, policies: tuple[str, ...] = ()) -> t
     add(("dos", (e, yyyymmdd(enc.date_of_service))))
     if enc.payer is not None:
         add(("payer", (e,)))
-        add(("payer_type", (e, Const(enc.payer.type))))
+        if enc.payer.type is not None:
+            add(("payer_type", (e, Const(enc.payer.type))))
         if enc.payer.member_id:
             add(("member_id", (e,)))
         if enc.payer.coverage_start or enc.payer.coverage_end:
@@ -207,6 +228,7 @@ def encounter_facts(loaded: Loaded, e: int, policies: tuple[str, ...] = ()) -> t
                 add(("drug_manufacturer_name", (e, a, d, drug.manufacturer.strip())))
             if drug.kind:
                 add(("drug_kind", (e, a, d, Const(drug.kind))))
+            _source_facts(add, ctx, loaded, e, a, d, idx, drug)
             if drug.dose is not None:
                 amt, dim = scaled(drug.dose, dpath + ("dose",))
                 add(("dose", (e, a, d, amt, Const(dim))))
@@ -225,6 +247,12 @@ def encounter_facts(loaded: Loaded, e: int, policies: tuple[str, ...] = ()) -> t
             sid = substance_ids.setdefault(key, len(substance_ids) + 1)
             add(("substance", (e, a, d, sid)))
 
+    if loaded.site is not None and loaded.site.has_formulary:
+        add(("site_formulary", (e,)))
+    for i, na in enumerate(enc.not_administered, start=1):
+        add(("not_administered", (e, i, Const(na.status))))
+        if na.reason:
+            add(("not_administered_reason", (e, i, na.reason)))
     for i, svc in enumerate(enc.services, start=1):
         add(("service", (e, i, svc.code)))
         if svc.separately_identifiable:

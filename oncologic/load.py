@@ -35,9 +35,10 @@ def fmt_path(loc: Iterable[Union[str, int]]) -> str:
 class InputError(Exception):
     """Bad input: one or more (path, message) problems."""
 
-    def __init__(self, problems: list[tuple[str, str]], source: str = ""):
+    def __init__(self, problems: list[tuple[str, str]], source: str = "", warnings: list[str] | None = None):
         self.problems = problems
         self.source = source
+        self.warnings = list(warnings or [])  # what a format mapping noticed before the error
         super().__init__(self.render())
 
     def render(self) -> str:
@@ -53,6 +54,8 @@ class Loaded:
     resolved: dict[tuple[int, int], str] = field(default_factory=dict)
     # the site configuration it was read with (oncologic.formats.site.Site), if any
     site: Any = None
+    # drug (admin index, drug index) -> the site formulary row it was mapped through
+    formulary: dict[tuple[int, int], Any] = field(default_factory=dict)
 
 
 def read_text(path: str) -> tuple[str, str]:
@@ -136,6 +139,10 @@ def _unknown_fields(model: BaseModel, loc: Loc = ()) -> list[str]:
     return out
 
 
+def _ymd(day) -> int | None:
+    return day.year * 10000 + day.month * 100 + day.day if day is not None else None
+
+
 def _reference_checks(enc: Encounter) -> tuple[list[tuple[str, str]], dict[tuple[int, int], str]]:
     from . import refdata
 
@@ -147,10 +154,10 @@ def _reference_checks(enc: Encounter) -> tuple[list[tuple[str, str]], dict[tuple
             here = ("administrations", i, "drugs", j)
             if drug.hcpcs is None:
                 if drug.ndc is None:
-                    if drug.kind is None:
-                        problems.append((fmt_path(here), "a drug needs hcpcs, an ndc that maps to one HCPCS code, or kind"))
+                    if drug.kind is None and drug.code is None:
+                        problems.append((fmt_path(here), "a drug needs hcpcs, an ndc that maps to one HCPCS code, kind, or a code the site formulary maps"))
                     continue
-                codes = refdata.ndc_codes().get(drug.ndc, ())
+                codes = refdata.ndc_codes_on(drug.ndc, _ymd(enc.date_of_service))
                 if len(codes) == 1:
                     resolved[(i, j)] = codes[0]
                 elif len(codes) > 1 and drug.kind is None:
@@ -171,16 +178,46 @@ def validate(data: Any, source: str = "", site: Any = None) -> Loaded:
     (:func:`oncologic.formats.site.load_site`) it is read with."""
     if not isinstance(data, dict):
         raise InputError([("(document)", "an encounter is a mapping of fields (JSON object / YAML mapping)")], source)
+    zone = getattr(site, "time_zone", None)
     try:
-        enc = Encounter.model_validate(data)
+        enc = Encounter.model_validate(data, context={"time_zone": zone})
     except ValidationError as err:
         raise InputError(_pydantic_problems(err), source) from None
     except PathError as err:  # raised outside pydantic's wrapper
         raise InputError([(fmt_path(err.loc), err.message)], source) from None
+    rows = _apply_formulary(enc, site)
     problems, resolved = _reference_checks(enc)
     if problems:
         raise InputError(problems, source)
-    return Loaded(enc, _unknown_fields(enc), resolved, site)
+    return Loaded(enc, _unknown_fields(enc), resolved, site, rows)
+
+
+def _apply_formulary(enc: Encounter, site: Any) -> dict[tuple[int, int], Any]:
+    """Fill each drug's billing codes, name and container from the site formulary row that its
+    source code (``drugs[].code``) or NDC matches; what the record says itself is kept."""
+    from .model import Amount, Container
+
+    rows: dict[tuple[int, int], Any] = {}
+    if site is None or not site.has_formulary:
+        return rows
+    for i, adm in enumerate(enc.administrations):
+        for j, drug in enumerate(adm.drugs):
+            row = site.formulary_row(drug.code.system, drug.code.code) if drug.code else None
+            if row is None and drug.ndc:
+                row = site.formulary_ndc(drug.ndc)
+            if row is None:
+                continue
+            rows[(i, j)] = row
+            if drug.hcpcs is None and row.hcpcs:
+                drug.hcpcs = row.hcpcs
+            if drug.ndc is None and row.ndc:
+                drug.ndc = row.ndc
+            if drug.name is None and row.name:
+                drug.name = row.name
+            if drug.container is None and row.container_type:
+                size = Amount(value=row.container_size, unit=row.container_unit) if row.container_size is not None else None
+                drug.container = Container(type=row.container_type, size=size)
+    return rows
 
 
 def load_file(path: str, site: Any = None) -> Loaded:

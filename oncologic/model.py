@@ -13,7 +13,7 @@ import re
 from decimal import Decimal
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 # ---------------------------------------------------------------------------------------------
 # value formats
@@ -27,6 +27,7 @@ _NDC_PATTERNS = {
 _ICD_RE = re.compile(r"^([A-TV-Z][0-9][0-9A-Z])\.?([0-9A-Z]{0,4})$")
 _HCPCS_RE = re.compile(r"^(?:[A-V][0-9]{4}|[0-9]{4}[0-9A-Z])$")
 _TIME_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+_CLOCK_OFFSET_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])(Z|[+-][0-9]{2}:[0-9]{2})$")
 _NCT_RE = re.compile(r"^(?:NCT)?([0-9]{8})$")
 
 
@@ -100,6 +101,19 @@ class Container(Strict):
     count: Optional[int] = Field(default=None, ge=1)
 
 
+class SourceCode(Strict):
+    """The medication code a record carries in its own code system (RxNorm, a local code...):
+    mapped to HCPCS/NDC through the site formulary (docs/site.md)."""
+
+    system: str = Field(min_length=1)
+    code: str = Field(min_length=1)
+
+    @field_validator("code", mode="before")
+    @classmethod
+    def _code(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+
 class Drug(Strict):
     hcpcs: Optional[str] = None
     ndc: Optional[str] = None
@@ -110,6 +124,8 @@ class Drug(Strict):
     discarded: Optional[Amount] = None
     supplied_by: Literal["practice", "sponsor", "patient", "free_of_charge"] = "practice"
     kind: Optional[Literal["chemotherapy", "hormonal_antineoplastic", "therapeutic", "hydration"]] = None
+    code: Optional[SourceCode] = None
+    dose_basis: Optional[str] = None  # how the dose was derived (e.g. strength x volume infused)
 
     @field_validator("hcpcs")
     @classmethod
@@ -172,7 +188,7 @@ class Administration(Strict):
             return f"{v // 60:02d}:{v % 60:02d}"
         if not isinstance(v, str):
             raise ValueError('a time is "HH:MM" or an ISO datetime "2026-03-04T23:40"')
-        if _TIME_RE.fullmatch(v.strip()):
+        if _TIME_RE.fullmatch(v.strip()) or _CLOCK_OFFSET_RE.fullmatch(v.strip()):
             return v.strip()
         try:
             dt.datetime.fromisoformat(v.strip())
@@ -183,7 +199,8 @@ class Administration(Strict):
 
 class Payer(Strict):
     name: Optional[str] = None
-    type: Literal["medicare", "medicare_advantage", "medicaid", "commercial"]
+    # absent when the sender does not say (a finding, PAYER_TYPE_UNKNOWN); required in native input
+    type: Optional[Literal["medicare", "medicare_advantage", "medicaid", "commercial"]] = None
     member_id: Optional[str] = None
     coverage_start: Optional[dt.date] = None
     coverage_end: Optional[dt.date] = None
@@ -267,8 +284,32 @@ class Authorization(Strict):
     units_used: Optional[int] = Field(default=None, ge=0)
 
 
+class NotAdministered(Strict):
+    """A medication record that is not a completed administration: kept on the claim as not
+    billed (status not_done, entered_in_error, ...) or, for orders and statements, as the
+    evidence that administrations are missing."""
+
+    id: str = Field(min_length=1)
+    status: Literal["not_done", "entered_in_error", "on_hold", "in_progress", "unknown", "ordered", "recorded"]
+    reason: Optional[str] = None
+    drug: Optional[str] = None
+
+
+def _zone_name(v: Optional[str]) -> Optional[str]:
+    if v is None:
+        return v
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{v!r} is not an IANA time zone name (e.g. America/New_York)") from None
+    return v
+
+
 class Encounter(Strict):
     id: str = Field(min_length=1)
+    time_zone: Optional[str] = None  # the clinic's IANA zone: times with an offset are converted to it
     setting: Literal["office", "facility"]
     date_of_service: dt.date
     payer: Optional[Payer] = None
@@ -279,6 +320,12 @@ class Encounter(Strict):
     treatment_plan: Optional[TreatmentPlan] = None
     evidence: list[Evidence] = Field(default_factory=list)
     authorizations: list[Authorization] = Field(default_factory=list)
+    not_administered: list[NotAdministered] = Field(default_factory=list)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _tz(cls, v: Optional[str]) -> Optional[str]:
+        return _zone_name(v)
 
     @field_validator("id", mode="before")
     @classmethod
@@ -293,7 +340,9 @@ class Encounter(Strict):
         return _icd10_list(v)
 
     @model_validator(mode="after")
-    def _consistency(self) -> "Encounter":
+    def _consistency(self, info: ValidationInfo) -> "Encounter":
+        site_zone = (info.context or {}).get("time_zone") if info is not None else None
+        self._localize(self.time_zone or site_zone)
         seen: dict[str, int] = {}
         for i, adm in enumerate(self.administrations):
             if adm.id in seen:
@@ -320,6 +369,31 @@ class Encounter(Strict):
             if self.payer.coverage_end < self.payer.coverage_start:
                 raise PathError(("payer", "coverage_end"), "coverage ends before it starts")
         return self
+
+
+    def _localize(self, zone_name: Optional[str]) -> None:
+        """Times with a UTC offset become the clinic's local clock time (the encounter's or the
+        site's time_zone); without a known zone an offset is an error, never dropped."""
+        zone = None
+        for i, adm in enumerate(self.administrations):
+            for name in ("start", "stop"):
+                value = getattr(adm, name)
+                if value is None or _TIME_RE.fullmatch(value):
+                    continue
+                text = f"{self.date_of_service.isoformat()}T{value}" if _CLOCK_OFFSET_RE.fullmatch(value) else value
+                moment = dt.datetime.fromisoformat(text)
+                if moment.tzinfo is None:
+                    continue
+                if zone_name is None:
+                    raise PathError(("administrations", i, name), f"{value!r} carries a UTC offset but the clinic's time zone "
+                                    "is unknown: give time_zone (an IANA name such as America/New_York) on the encounter or "
+                                    "in the site file (--site), or write the local clock time without an offset")
+                if zone is None:
+                    from zoneinfo import ZoneInfo
+
+                    zone = ZoneInfo(zone_name)
+                local = moment.astimezone(zone).replace(tzinfo=None)
+                setattr(adm, name, local.isoformat(timespec="minutes"))
 
 
 class PathError(ValueError):

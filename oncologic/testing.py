@@ -76,7 +76,7 @@ class DrugSpec:
 
 _UNIT = re.compile(r'^hcpcs_unit\("[^"]*","([^"]+)",(\d+),(mcg|ul|unit)\)\.', re.M)
 _CAT = re.compile(r'^hcpcs_category\("([^"]+)","((?:[^"\\]|\\.)*)"\)\.', re.M)
-_TERM = re.compile(r'^hcpcs_terminated\("([^"]+)"', re.M)
+_TERM = re.compile(r'^hcpcs_term\("[^"]*","([^"]+)"', re.M)
 _CATKIND = re.compile(r'^category_kind\(\s*"((?:[^"\\]|\\.)*)"\s*,\s*([a-z_]+)\s*\)\.', re.M)
 _OVERRIDE = re.compile(r'^code_kind_override\(\s*"([^"]+)"\s*,\s*([a-z_]+)\s*\)\.', re.M)
 _ICD = re.compile(r'^icd10\("([A-Z][0-9A-Z.]+)",y\)\.', re.M)
@@ -90,7 +90,7 @@ def drug_catalog() -> dict[str, tuple[DrugSpec, ...]]:
     units: dict[str, tuple[int, str]] = {}
     cats: dict[str, str] = {}
     ended: set[str] = set()
-    for path in sorted(refdata.FACTS.glob("hcpcs_*.lp")):
+    for path in refdata.fact_files():
         text = path.read_text(encoding="utf-8")
         for code, amount, dim in _UNIT.findall(text):
             units.setdefault(code, (int(amount), dim))
@@ -115,7 +115,7 @@ def drug_catalog() -> dict[str, tuple[DrugSpec, ...]]:
 def diagnosis_codes() -> tuple[str, ...]:
     """Billable malignant-neoplasm codes (C00-C96) of ``facts/icd10cm_*.lp``."""
     out: list[str] = []
-    for path in sorted(refdata.FACTS.glob("icd10cm_*.lp")):
+    for path in (p for p in refdata.fact_files() if p.name.startswith("icd10cm_")):
         out += [c for c in _ICD.findall(path.read_text(encoding="utf-8")) if c.startswith("C")]
     return tuple(sorted(set(out)))
 

@@ -38,7 +38,7 @@ def units_mcg() -> dict[str, int]:
     """Billing unit in mcg of each code, read from facts/hcpcs_*.lp."""
     out: dict[str, int] = {}
     pattern = re.compile(r'^hcpcs_unit\("[^"]+","([A-Z0-9]+)",(\d+),mcg\)\.', re.M)
-    for path in refdata.FACTS.glob("hcpcs_*.lp"):
+    for path in refdata.fact_files():
         for code, amount in pattern.findall(path.read_text()):
             out[code] = int(amount)
     return out

@@ -107,7 +107,8 @@ def test_bad_bundles_are_rejected_with_a_path(tmp_path: Path) -> None:
     with pytest.raises(InputError) as exc:
         bundle_to_document(bundle)
     assert ".type" in exc.value.render()
-    # a contract violation inside the bundle still names the contract field
+    # a contract violation inside the bundle names the FHIR element (issue 11), and the mapping
+    # warnings are printed with the rejection
     bundle = json.loads(PAIRS[0][0].read_text())
     ma = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "MedicationAdministration")
     ma["effectivePeriod"]["end"] = "2026-03-04T01:00:00-05:00"
@@ -115,7 +116,9 @@ def test_bad_bundles_are_rejected_with_a_path(tmp_path: Path) -> None:
     path.write_text(json.dumps(bundle))
     result = CliRunner().invoke(main, ["solve", "--from", "fhir", str(path)])
     assert result.exit_code == 2
-    assert "administrations[" in result.output and "stop" in result.output
+    assert "resource.effectivePeriod.end: stop" in result.output and "Bundle.entry[" in result.output
+    assert "administrations[" not in result.output
+    assert "warning: fhir: Bundle.entry[11].resource: AllergyIntolerance is not mapped" in result.output
     assert "Traceback" not in result.output
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from ..cli import _fail_input
+
 
 @click.command("audit")
 @click.argument("encounter", type=click.Path(allow_dash=True))
@@ -50,14 +52,14 @@ def audit(encounter: str, posted: str, claim_id, source: str, policy: str, switc
         text, name = read_text(posted)
         lines, selection = read_posted_claim(text, loaded.encounter, name, claim_id)
     except InputError as exc:
-        click.echo(exc.render(), err=True)
+        _fail_input(exc)
         sys.exit(2)
     for warning in loaded.warnings:
         click.echo(f"warning: {warning}", err=True)
     try:
         result = run_audit(loaded, lines, policy=policy, switches=switches, search_fixes=not no_fixes, selection=selection)
     except InputError as exc:
-        click.echo(exc.render(), err=True)
+        _fail_input(exc)
         sys.exit(2)
     except (EncodingError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)

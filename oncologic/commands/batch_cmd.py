@@ -33,8 +33,10 @@ import click
 @click.option("--progress/--no-progress", default=None, help="Progress bar on standard error (default: on a terminal).")
 @click.option("--site", "site", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Site configuration (TOML): time zone, formulary, payers, locations; see docs/site.md.")
+@click.option("--from", "source_format", type=click.Choice(["native", "fhir"]), default="native", show_default=True,
+              help="Input format: encounters of the contract, or FHIR R4 (a Bundle, a folder of bundles, NDJSON of bundles or of a bulk export's resources).")
 def batch(infile, output, workers, resume, policy, rules, switches, chunk_size, time_limit, max_administrations,
-          dask_address, progress, site=None) -> None:
+          dask_address, progress, site=None, source_format="native") -> None:
     """Code many encounters: one JSON Lines record per input record, in input order.
 
     IN is a JSON Lines file (one encounter per line), - for standard input, or a folder of
@@ -73,6 +75,7 @@ def batch(infile, output, workers, resume, policy, rules, switches, chunk_size, 
         time_limit=time_limit,
         max_administrations=max_administrations,
         site=os.path.abspath(site) if site else None,
+        source_format=source_format,
     )
     try:
         if dask_address:

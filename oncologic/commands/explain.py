@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import click
 
-from ..cli import load_input, site_option
+from ..cli import _fail_input, load_input, site_option
 
 # input predicates (encodings/interface.lp) -> how their arguments after E name an input item
 ADMIN_PREDS = frozenset(
@@ -325,7 +325,7 @@ def explain(file: str, line: Optional[int], not_billed: Optional[int], finding: 
         loaded = load_input(file, source, site)
         solved = solve_detailed([loaded], policy=policy, rules=rules, switches=[switches])[0]
     except InputError as exc:
-        click.echo(exc.render(), err=True)
+        _fail_input(exc)
         sys.exit(2)
     except (EncodingError, StrictModeError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)

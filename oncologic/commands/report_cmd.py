@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ..cli import load_input, site_option
+from ..cli import _fail_input, load_input, site_option
 
 
 @click.command("report")
@@ -34,7 +34,7 @@ def report(infile: str, output: str, source: str, batch, policy: str, site=None)
         else:
             loaded = [load_input(infile, source, site)]
     except InputError as exc:
-        click.echo(exc.render(), err=True)
+        _fail_input(exc)
         sys.exit(2)
     for item in loaded:
         for warning in item.warnings:

@@ -76,6 +76,7 @@ class Site(SiteSection):
     _root: Path = PrivateAttr(default_factory=Path)
     _source: str = PrivateAttr(default="")
     _formulary: dict[tuple[str, str], FormularyRow] = PrivateAttr(default_factory=dict)
+    _by_ndc: dict[str, FormularyRow] = PrivateAttr(default_factory=dict)
 
     @field_validator("payers", mode="before")
     @classmethod
@@ -128,6 +129,10 @@ class Site(SiteSection):
         """The formulary row for a code in a system (a short name or a full URI)."""
         return self._formulary.get((SYSTEMS.get(system, system), code.strip()))
 
+    def formulary_ndc(self, ndc: str) -> Optional[FormularyRow]:
+        """The row for an NDC (11 digits): a row of system ``ndc``, else a row whose ndc column it is."""
+        return self._formulary.get((SYSTEMS["ndc"], ndc)) or self._by_ndc.get(ndc)
+
     @property
     def has_formulary(self) -> bool:
         return bool(self._formulary)
@@ -152,7 +157,7 @@ def _problems(err: ValidationError) -> list[tuple[str, str]]:
 def read_formulary(path: Path, source: str) -> dict[tuple[str, str], FormularyRow]:
     """The rows of a formulary CSV keyed by (system URI, code); errors name the row and column."""
     from ..load import InputError
-    from ..model import normalize_ndc
+    from ..model import _HCPCS_RE, normalize_ndc
 
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -178,6 +183,12 @@ def read_formulary(path: Path, source: str) -> dict[tuple[str, str], FormularyRo
                     raw[key] = Decimal(raw[key])
             if raw["ndc"]:
                 raw["ndc"] = normalize_ndc(raw["ndc"])
+            if raw["system"] in ("ndc", SYSTEMS["ndc"]) and raw["code"]:
+                raw["code"] = normalize_ndc(raw["code"])
+            if raw["hcpcs"]:
+                raw["hcpcs"] = raw["hcpcs"].upper()
+                if not _HCPCS_RE.fullmatch(raw["hcpcs"]):
+                    raise ValueError(f"hcpcs {raw['hcpcs']!r} is not an HCPCS code")
             row = FormularyRow(**raw, row=n)
         except (InvalidOperation, ValueError) as exc:
             msgs = _problems(exc) if isinstance(exc, ValidationError) else [("", str(exc) or "not a number")]
@@ -222,6 +233,9 @@ def parse_site(data: Any, root: Path = Path("."), source: str = "") -> Site:
     site._source = source
     if site.formulary:
         site._formulary = read_formulary(root / site.formulary, source)
+        for row in site._formulary.values():
+            if row.ndc:
+                site._by_ndc.setdefault(row.ndc, row)
     return site
 
 
