@@ -23,6 +23,7 @@ from .model import Claim, Finding, Line, NdcQuantity, NotBilled, Why
 MODIFIER_ORDER = ["25", "53", "59", "XE", "XP", "XS", "XU", "JW", "JZ", "JG", "TB", "Q0", "Q1"]
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 _DIM_WORDS = {"mcg": "mcg", "ul": "mL", "unit": "units", "uci": "uCi", "each": "each"}
+_FINE_WORDS = {"ng": "mcg", "munit": "units", "nci": "uCi"}
 
 
 @lru_cache(maxsize=4096, typed=True)  # pure; amounts repeat across a batch (speed only)
@@ -34,6 +35,14 @@ def amount_text(value: Any, dim: str) -> str:
         return f"{_num(Decimal(value) / 1000)} mg"
     if dim == "ul":
         return f"{_num(Decimal(value) / 1000)} mL"
+    if dim == "uci" and value >= 1000:
+        return f"{_num(Decimal(value) / 1000)} mCi"
+    if dim == "nci" and value >= 1_000_000:
+        return f"{_num(Decimal(value) / 1_000_000)} mCi"
+    if dim in _FINE_WORDS:  # a thousandth of mcg, unit, uCi (decimal doses, facts.FINE_DIM)
+        if dim == "ng" and value >= 1_000_000:
+            return f"{_num(Decimal(value) / 1_000_000)} mg"
+        return f"{_num(Decimal(value) / 1000)} {_FINE_WORDS[dim]}"
     return f"{value} {_DIM_WORDS.get(dim, dim)}"
 
 
