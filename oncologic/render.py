@@ -11,12 +11,12 @@ import gc
 import json
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any, Iterable, Optional
 
 from .engine import Answer, Program
 from .explain import plain, reasons
 from .facts import Const, Context, Fn
-from .model import Claim, Finding, Line, NdcQuantity, NotBilled, Why
+from .model import Claim, Finding, Line, NdcItem, NdcQuantity, NotBilled, Why
 
 # Claim order of modifiers: pricing (25, 53) and distinct-service modifiers before the
 # informational ones (waste, 340B, clinical trial). Unknown modifiers follow, alphabetically.
@@ -149,6 +149,9 @@ def _build_claim(prog: Program, ans: Answer, ctx: Context) -> Claim:
     qtys: dict[Any, tuple[int, str]] = {}
     for key, qty, unit in ans.atoms.get("line_ndc_qty", []):
         qtys.setdefault(key, (qty, unit.name if isinstance(unit, Const) else str(unit)))
+    ndc_items: dict[Any, list[tuple]] = {}
+    for key, ndc, share, qty, unit in ans.atoms.get("line_ndc_item", []):
+        ndc_items.setdefault(key, []).append((ndc, share, qty, unit.name if isinstance(unit, Const) else str(unit)))
     amounts: dict[Any, tuple[int, str]] = {}
     for key, per_unit, version in ans.atoms.get("line_amount", []):
         amounts.setdefault(key, (per_unit, version))
@@ -175,6 +178,7 @@ def _build_claim(prog: Program, ans: Answer, ctx: Context) -> Claim:
                 diagnoses=dx,
                 ndc=ndcs.get(key),
                 ndc_quantity=NdcQuantity(value=_qty_value(qty[0]), unit=qty[1]) if qty else None,
+                ndc_items=_ndc_items(ndc_items.get(key), ndcs.get(key)),
                 note="; ".join(sorted(set(notes[key]))) if key in notes else None,
                 asp_limit=_asp(amounts.get(key), g["units"]),
                 why=_merge_why(parts, refs),
@@ -225,6 +229,14 @@ def _asp(amount, units: int):
 
 def _name(value: Any) -> str:
     return value.name if isinstance(value, Const) else str(value)
+
+
+def _ndc_items(items, first) -> Optional[list[NdcItem]]:
+    """The NDCs of a line that draws on several: the line's own NDC first, then by NDC."""
+    if not items:
+        return None
+    ordered = sorted(items, key=lambda it: (it[0] != first, it[0]))
+    return [NdcItem(ndc=n, units=share, quantity=NdcQuantity(value=_qty_value(q), unit=u)) for n, share, q, u in ordered]
 
 
 def _qty_value(thousandths: int):
