@@ -236,7 +236,8 @@ def _ndc_items(items, first) -> Optional[list[NdcItem]]:
     if not items:
         return None
     ordered = sorted(items, key=lambda it: (it[0] != first, it[0]))
-    return [NdcItem(ndc=n, units=share, quantity=NdcQuantity(value=_qty_value(q), unit=u)) for n, share, q, u in ordered]
+    return [NdcItem(ndc=n, units=share, quantity=NdcQuantity(value=_qty_value(q), unit=u) if q >= 0 else None)
+            for n, share, q, u in ordered]
 
 
 def _qty_value(thousandths: int):

@@ -86,3 +86,15 @@ def test_a_single_ndc_line_has_no_ndc_items_key() -> None:
     dumped = [ln.model_dump(mode="json") for ln in claim.lines]
     assert all("ndc_items" not in ln for ln in dumped)
     assert [ln["ndc_quantity"] for ln in dumped if ln["code"] == "J9035"] == [{"value": 4, "unit": "ML"}]
+
+
+def test_fhir_claim_has_one_detail_per_ndc() -> None:
+    from oncologic.formats.fhir_claim import claim_resource
+
+    loaded = validate_doc(_avastin("office"))
+    claim = code_encounters([loaded])[0]
+    res = claim_resource(claim, loaded.encounter)
+    item = next(it for it in res["item"] if it["productOrService"]["coding"][0]["code"] == "J9035")
+    got = [(d["sequence"], d["productOrService"]["coding"][0]["code"], d["quantity"]["value"], d["quantity"]["unit"])
+           for d in item["detail"]]
+    assert got == [(1, "50242006001", 4, "ML"), (2, "50242006101", 16, "ML")]
