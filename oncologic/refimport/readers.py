@@ -273,9 +273,10 @@ def read_mue_list(records, name: str, opts: Options) -> Table:
 def in_ptp_scope(code: str) -> bool:
     """The codes an oncologic claim can carry (docs/reference-data.md, "PTP filter"): HCPCS Level II
     codes (a letter first), and the CPT families of infusion claims: 36xxx (vascular access and
-    blood draws), 90xxx (immune globulins, vaccines and their administration), 96xxx (drug
-    administration, chemotherapy) and 99xxx (evaluation and management)."""
-    return code[0].isalpha() or code[:2] in ("36", "90", "96", "99")
+    blood draws), 79xxx (radiopharmaceutical therapy, 79101), 90xxx (immune globulins, vaccines and
+    their administration), 96xxx (drug administration, chemotherapy) and 99xxx (evaluation and
+    management)."""
+    return code[0].isalpha() or code[:2] in ("36", "79", "90", "96", "99")
 
 
 def _ptp_table(start: int, setting: str, part: str, what: str) -> Table:
