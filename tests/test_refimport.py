@@ -333,3 +333,116 @@ def test_hcpcs_zip_and_bare_txt_with_its_layout(tmp_path):
     (tmp_path / "layout.txt").write_bytes(z.read(layout).replace(b"HCPCS Termination Date", b"HCPCS End"))
     with pytest.raises(Rejected):
         parse_file(tmp_path / "data.txt", Options())
+
+
+# --------------------------------------------------------------------------------------------
+# the command line: import, the next solve, re-import, layering over the shipped facts, status
+
+
+def _enc_file(tmp_path: Path, day: str, setting: str = "office") -> Path:
+    enc = tmp_path / f"cli-{day}.json"
+    enc.write_text(json.dumps({
+        "id": "R2", "setting": setting, "date_of_service": day, "diagnoses": ["C34.11"],
+        "payer": {"name": "Medicare Part B", "type": "medicare", "member_id": "1EG4TE5MK72"},
+        "administrations": [{"id": "a1", "route": "iv_infusion", "start": "09:00", "stop": "10:00",
+                             "drugs": [{"hcpcs": "J9045", "dose": {"value": 525, "unit": "mg"}}]}]}))
+    return enc
+
+
+def _cli_line(out, code: str) -> dict:
+    assert out.exit_code == 0, out.output
+    return next(ln for ln in json.loads(out.stdout)["lines"] if ln["code"] == code)
+
+
+def test_cli_import_makes_the_next_solve_use_it_and_reimport_changes_nothing(tmp_path, user_dir):
+    enc = _enc_file(tmp_path, "2026-05-06")
+    runner = CliRunner()
+    before = json.loads(runner.invoke(main, ["solve", str(enc), "--json"]).stdout)
+    assert any(f["code"] == "REFERENCE_MISSING" and "ASP pricing file" in f["message"] for f in before["findings"])
+    assert next(ln for ln in before["lines"] if ln["code"] == "J9045")["asp_limit"] is None
+    path = asp_file(tmp_path)
+    out = runner.invoke(main, ["data", "import", "--data-dir", str(user_dir), str(path)])
+    assert out.exit_code == 0 and out.output.startswith("imported  asp 2026Q2"), out.output
+    after = runner.invoke(main, ["solve", str(enc), "--json"])
+    assert _cli_line(after, "J9045")["asp_limit"] == {"per_unit": "3.111", "total": "34.22", "quarter": "2026Q2"}
+    assert json.loads(after.stdout)["claim_data"]["reference_asp"] == ["2026Q2"]
+    files = {p.name: p.read_bytes() for p in user_dir.iterdir()}
+    again = runner.invoke(main, ["data", "import", "--data-dir", str(user_dir), str(path)])
+    assert again.exit_code == 0 and again.output.startswith("unchanged asp 2026Q2"), again.output
+    assert {p.name: p.read_bytes() for p in user_dir.iterdir()} == files
+
+
+def test_a_user_import_of_a_shipped_version_is_layered_over_it(tmp_path, user_dir):
+    shipped = (refdata.FACTS / "asp_2026q1.lp").read_bytes()
+    enc = _enc_file(tmp_path, "2026-02-03")
+    assert _cli_line(CliRunner().invoke(main, ["solve", str(enc), "--json"]), "J9045")["asp_limit"]["quarter"] == "2026Q1"
+    path = asp_file(tmp_path, start="January 1, 2026", end="March 31, 2026")
+    results, rejected = import_paths([path], user_dir, Options())
+    assert not rejected and results[0]["version"] == "2026Q1"
+    line = _cli_line(CliRunner().invoke(main, ["solve", str(enc), "--json"]), "J9045")
+    assert line["asp_limit"]["per_unit"] == "3.111"  # the user's copy, not the shipped one
+    assert (refdata.FACTS / "asp_2026q1.lp").read_bytes() == shipped  # the shipped file is untouched
+    report = json.loads(CliRunner().invoke(main, ["data", "status", "--json", "--data-dir", str(user_dir)]).output)
+    q1 = [r for r in report["tables"]["asp"] if r["version"] == "2026Q1"]
+    assert len(q1) == 1 and q1[0]["layer"] == "user" and q1[0]["source"] == "pricing.csv"
+
+
+def test_status_shows_every_table_its_source_hash_and_the_gaps(tmp_path):
+    out = CliRunner().invoke(main, ["data", "status", "--json", "--data-dir", str(tmp_path / "empty")])
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.output)
+    tables = report["tables"]
+    assert {"asp", "ndc", "hcpcs", "opps", "mue", "ncci", "fda", "coverage"} <= set(tables)
+    assert [r["version"] for r in tables["asp"]] == ["2024Q1", "2024Q2", "2024Q3", "2024Q4", "2025Q1", "2025Q2",
+                                                     "2025Q3", "2025Q4", "2026Q1", "2026Q3"]
+    assert len(tables["ndc"]) == 9 and [r["version"] for r in tables["opps"]] == ["2025Q1", "2025Q3", "2025Q4"]
+    manifest = read_manifest(refdata.FACTS)["tables"]
+    for rows in tables.values():
+        for r in rows:
+            assert r["layer"] == "shipped" and r["source"] and len(r["source_sha256"]) == 64
+            assert r["source_sha256"] == manifest[r["file"]]["source"]["sha256"]
+    april = next(r for r in tables["asp"] if r["version"] == "2025Q2")
+    assert (april["from"], april["to"]) == ("2025-04-01", "2025-06-30") and "APR 2025" in april["source"]
+    assert report["gaps"]["asp"] == ["2026-04-01 .. 2026-06-30", "after 2026-09-30"]
+    assert "ncci(facility): no version loaded" in report["gaps"]["ncci"]
+    assert "mue(facility): before 2026-10-01" in report["gaps"]["mue"]
+    text = CliRunner().invoke(main, ["data", "status", "--data-dir", str(tmp_path / "empty")])
+    assert text.exit_code == 0 and "no version covers: 2026-04-01 .. 2026-06-30" in text.output
+    assert "APR 2025 ASP Pricing File" in text.output
+
+
+def test_changed_layout_leaves_what_was_imported(tmp_path, user_dir):
+    import_paths([asp_file(tmp_path)], user_dir, Options())
+    before = {p.name: p.read_bytes() for p in user_dir.iterdir()}
+    changed = tmp_path / "changed.csv"
+    # the pricing file's "Payment Limit" column renamed: recognised as nothing, never guessed
+    changed.write_text((ASP_HEAD.replace("Payment Limit", "Allowance") + ASP_ROWS).format(start="July 1, 2026", end="September 30, 2026"))
+    out = CliRunner().invoke(main, ["data", "import", "--data-dir", str(user_dir), str(changed)])
+    assert out.exit_code == 2 and "changed.csv:1: not a recognised reference file" in out.output
+    assert {p.name: p.read_bytes() for p in user_dir.iterdir()} == before
+
+
+def _head(path: Path, n: int, keep=lambda line: True) -> bytes:
+    lines = path.read_bytes().splitlines(keepends=True)
+    return b"".join(lines[:n] + [ln for ln in lines[n:] if keep(ln)])
+
+
+@needs_releases
+def test_addendum_b_and_fda_files_recognised_by_content_under_any_name(tmp_path):
+    # the header block and a few rows of the October 2025 Addendum B as published, renamed
+    add_b = next((RELEASES / "opps").glob("508 version of October 2025*.csv"))
+    (tmp_path / "addb.csv").write_bytes(_head(add_b, 6, lambda ln: ln.startswith((b"96413,", b"J9271,", b"J9045,"))))
+    with pytest.raises(Rejected, match="give --effective"):
+        parse_file(tmp_path / "addb.csv", Options())
+    (t,), _src = parse_file(tmp_path / "addb.csv", Options(effective=20251001))
+    assert t.name == "opps_2025q4.lp"
+    assert ("2025Q4", "96413", "S") in t.preds["opps_si/3"] and ("2025Q4", "J9271", "K") in t.preds["opps_si/3"]
+    assert ("2025Q4", "96413", 331690) in t.preds["opps_rate/3"]
+    text = t.render({"file": "addb.csv", "sha256": "0" * 64}).decode()
+    assert "Chemo iv infusion" not in text and "pembrolizumab" not in text  # no CPT descriptor text is kept
+    assert 'table("2025Q4",opps,20251001,20251231).' in text
+    # FDA package.txt rows, renamed: single-/multiple-dose from the package description
+    pkg = RELEASES / "fda-ndc" / "package.txt"
+    (tmp_path / "fda export.tsv").write_bytes(_head(pkg, 1, lambda ln: b"\t16729-332-05\t" in ln or b"\t0002-7510-01\t" in ln))
+    (t,), _src = parse_file(tmp_path / "fda export.tsv", Options())
+    assert t.preds["fda_container/2"] == {("16729033205", "single_dose")}  # 0002-7510-01 says neither
