@@ -306,6 +306,40 @@ def test_rxnorm_rrf_to_ndc_to_hcpcs(tmp_path, user_dir):
     assert refdata.rxnorm_hcpcs("40048", 20260115) == ("J9045",)
 
 
+def test_imported_rxnorm_maps_an_rxnorm_only_drug(tmp_path, user_dir):
+    from oncologic.load import load_file
+    from oncologic.solver import code_encounters
+
+    enc = tmp_path / "rx.json"
+    enc.write_text(json.dumps({
+        "id": "RX1", "setting": "office", "date_of_service": "2026-01-15", "diagnoses": ["C34.11"],
+        "payer": {"name": "Medicare Part B", "type": "medicare", "member_id": "1EG4TE5MK72"},
+        "administrations": [{"id": "a1", "route": "iv_infusion", "start": "09:00", "stop": "10:00",
+                             "drugs": [{"code": {"system": "rxnorm", "code": "40048"}, "dose": {"value": 525, "unit": "mg"}}]}]}))
+    before = code_encounters([load_file(str(enc))])[0]
+    assert any(f.code == "DRUG_CODE_UNMAPPED" for f in before.findings) and not any(ln.code == "J9045" for ln in before.lines)
+    folder = tmp_path / "rrf"
+    folder.mkdir()
+    for name, text in (("RXNCONSO.RRF", RXNCONSO), ("RXNSAT.RRF", RXNSAT), ("RXNREL.RRF", RXNREL)):
+        (folder / name).write_text(text)
+    _results, rejected = import_paths([folder], user_dir, Options())
+    assert not rejected
+    claim = code_encounters([load_file(str(enc))])[0]
+    assert _line(claim, "J9045").units == 11  # 525 mg / 50 mg, rounded up
+    assert not any(f.code == "DRUG_CODE_UNMAPPED" for f in claim.findings)
+    mapped = [f for f in claim.findings if f.code == "DRUG_FROM_RXNORM"]
+    assert mapped and "RxNorm code 40048 was mapped to J9045" in mapped[0].message
+    # a site formulary row wins over the RxNorm release
+    from oncologic.formats.site import load_site
+
+    (tmp_path / "f.csv").write_text("system,code,hcpcs,ndc,name,container_type,container_size,container_unit,charge_per_unit\n"
+                                    "rxnorm,40048,J9045,,carboplatin 10 MG/ML,single_dose,50,mg,\n")
+    (tmp_path / "site.toml").write_text('formulary = "f.csv"\n')
+    claim = code_encounters([load_file(str(enc), site=load_site(tmp_path / "site.toml"))])[0]
+    assert not any(f.code == "DRUG_FROM_RXNORM" for f in claim.findings)
+    assert any("site formulary row 2" in r for r in _line(claim, "J9045").why.from_)
+
+
 def test_rrf_with_a_broken_line_is_rejected(tmp_path):
     path = tmp_path / "RXNSAT.RRF"
     path.write_text(RXNSAT + "597195|||A2|AUI|597195|AT1||NDC|RXNORM|\n")
