@@ -559,3 +559,42 @@ def test_cli_explain_report_and_batch_read_the_site(tmp_path: Path) -> None:
     out = runner.invoke(main, ["batch", str(src), "-o", str(tmp_path / "plain.jsonl"), "--workers", "0", "--no-progress"])
     (plain,) = [json.loads(line) for line in (tmp_path / "plain.jsonl").read_text().splitlines()]
     assert any(f["code"] == "DRUG_CODE_UNMAPPED" for f in plain["claim"]["findings"]) and not plain["claim"]["clean"]
+
+
+# --------------------------------------------------------------------------------------------
+# Synthea shape: a transaction bundle with urn:uuid references, SNOMED-only conditions, an
+# administration with only effectiveDateTime, the payer only in the ExplanationOfBenefit's
+# contained Coverage
+
+
+def test_synthea_bundle_is_refused_naming_what_is_missing(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["solve", "--from", "fhir", str(FHIR / "synthea_carboplatin.json"), "--site", str(SITE_PATH)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "Bundle.entry[2].resource: Condition has no ICD-10-CM coding" in result.output  # the warning, printed
+    assert "Bundle.entry[1].resource.diagnosis" in result.output  # no claim diagnosis
+    assert "Bundle.entry[3].resource.dosage.route: required field is missing" in result.output
+
+
+def test_synthea_bundle_with_what_it_lacks_codes_through_the_site(tmp_path: Path) -> None:
+    b = _bundle("synthea_carboplatin.json")
+    _res(b, "9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d")["code"]["coding"].append({"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "C34.90"})
+    ma = _res(b, "3c4d5e6f-7a8b-4c9d-0e1f-2a3b4c5d6e7f")
+    del ma["effectiveDateTime"]
+    ma["effectivePeriod"] = {"start": "2026-03-04T09:30:00-05:00", "end": "2026-03-04T10:30:00-05:00"}
+    ma["dosage"] = {"route": {"coding": [{"system": "http://snomed.info/sct", "code": "47625008", "display": "Intravenous route"}]},
+                    "dose": {"value": 525, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}}
+    (tmp_path / "f.csv").write_text("system,code,hcpcs,ndc,name,container_type,container_size,container_unit,charge_per_unit\n"
+                                    "rxnorm,597195,J9045,,carboplatin 10 MG/ML (45 mL vial),multi_dose,450,mg,\n")
+    (tmp_path / "site.toml").write_text('time_zone = "America/New_York"\nformulary = "f.csv"\n'
+                                        '[payers]\n"Medicare" = "medicare"\n[locations]\n"Main Street Oncology Associates" = "office"\n')
+    site = load_site(tmp_path / "site.toml")
+    (claim,) = _code(b, site)
+    assert claim.setting == "office"
+    assert _lines(claim)["96413"] == (1, []) and _lines(claim)["J9045"] == (11, [])
+    assert not any(f.code in ("PAYER_TYPE_UNKNOWN", "PAYER_MISSING", "DRUG_CODE_UNMAPPED") for f in claim.findings)
+    doc, _w = bundle_to_document(b, site)
+    assert doc["payer"] == {"type": "medicare", "name": "Medicare"}
+    # without [payers] the contained Coverage still names the payer, and its unknown type is an error
+    (tmp_path / "site.toml").write_text('formulary = "f.csv"\n[locations]\n"Main Street Oncology Associates" = "office"\n')
+    (claim,) = _code(b, load_site(tmp_path / "site.toml"))
+    assert not claim.clean and any(f.code == "PAYER_TYPE_UNKNOWN" for f in claim.findings)
