@@ -598,3 +598,23 @@ def test_synthea_bundle_with_what_it_lacks_codes_through_the_site(tmp_path: Path
     (tmp_path / "site.toml").write_text('formulary = "f.csv"\n[locations]\n"Main Street Oncology Associates" = "office"\n')
     (claim,) = _code(b, load_site(tmp_path / "site.toml"))
     assert not claim.clean and any(f.code == "PAYER_TYPE_UNKNOWN" for f in claim.findings)
+
+
+def test_coverage_shaped_like_the_hl7_example_is_coded_with_an_unknown_payer_type(site, tmp_path: Path) -> None:
+    # the shape of the FHIR R4 Coverage example: an ActCode type (EHCPOL, "extended healthcare"),
+    # the payor an Organization reference, group and plan classes; no payment typology
+    b = _bundle("cerner_paclitaxel.json")
+    cov = _res(b, "4-7dCM4e-ScfYDMS0fZ2ix")
+    cov["type"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "EHCPOL", "display": "extended healthcare"}]}
+    cov["payor"] = [{"reference": "Organization/2"}]
+    cov["class"] = [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/coverage-class", "code": "group"}]},
+                     "value": "CB135", "name": "Corporate Baker's Inc. Local #35"},
+                    {"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/coverage-class", "code": "plan"}]},
+                     "value": "B37FC", "name": "Full Coverage: Medical, Dental, Pharmacy, Vision, EHC"}]
+    (claim,) = _code(b, site)  # coded, not rejected
+    assert "96413" in _lines(claim) and not claim.clean
+    assert any(f.code == "PAYER_TYPE_UNKNOWN" and f.severity == "error" for f in claim.findings)
+    (tmp_path / "site.toml").write_text('[payers]\n"B37FC" = { type = "commercial", plan = "Baker\'s full coverage" }\n'
+                                        '[locations]\n"Baseline West Medical Center" = "facility"\n')
+    doc, _w = bundle_to_document(b, load_site(tmp_path / "site.toml"))
+    assert doc["payer"]["type"] == "commercial" and doc["payer"]["name"] == "Baker's full coverage"

@@ -480,3 +480,17 @@ def test_addendum_b_and_fda_files_recognised_by_content_under_any_name(tmp_path)
     (tmp_path / "fda export.tsv").write_bytes(_head(pkg, 1, lambda ln: b"\t16729-332-05\t" in ln or b"\t0002-7510-01\t" in ln))
     (t,), _src = parse_file(tmp_path / "fda export.tsv", Options())
     assert t.preds["fda_container/2"] == {("16729033205", "single_dose")}  # 0002-7510-01 says neither
+
+
+def test_the_default_data_folder_is_per_user(monkeypatch, tmp_path):
+    from oncologic.refimport.store import default_data_dir
+
+    monkeypatch.delenv("ONCOLOGIC_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert default_data_dir() == tmp_path / "xdg" / "oncologic"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_data_dir() == tmp_path / "home" / ".local" / "share" / "oncologic"
+    monkeypatch.setenv("ONCOLOGIC_DATA_DIR", str(tmp_path / "mine"))
+    assert default_data_dir() == tmp_path / "mine"
+    assert refdata.data_dir() == tmp_path / "mine"
