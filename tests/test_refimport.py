@@ -494,3 +494,25 @@ def test_the_default_data_folder_is_per_user(monkeypatch, tmp_path):
     monkeypatch.setenv("ONCOLOGIC_DATA_DIR", str(tmp_path / "mine"))
     assert default_data_dir() == tmp_path / "mine"
     assert refdata.data_dir() == tmp_path / "mine"
+
+
+def test_the_crosswalk_of_the_date_of_service_is_checked(tmp_path, user_dir):
+    # NDC 00009-5091-25 (J9178) is first listed in the October 2025 crosswalk: on a 2026-02 date
+    # it is checked against the January 2026 crosswalk; on a 2024-02 date the January 2024
+    # crosswalk does not list it and the claim says so, naming that version
+    from oncologic.load import validate
+    from oncologic.solver import code_one
+
+    def claim(day):
+        return code_one(validate({
+            "id": "N1", "setting": "office", "date_of_service": day, "diagnoses": ["C50.911"],
+            "payer": {"name": "Medicare Part B", "type": "medicare", "member_id": "1EG4TE5MK72"},
+            "administrations": [{"id": "a1", "route": "iv_infusion", "start": "09:00", "stop": "09:30",
+                                 "drugs": [{"ndc": "00009-5091-25", "dose": {"value": 100, "unit": "mg"}}]}]}))
+
+    new, old = claim("2026-02-03"), claim("2024-02-06")
+    assert _versions(new)["crosswalk"] == "2026Q1" and _versions(old)["crosswalk"] == "2024Q1"
+    assert _line(new, "J9178").ndc == "00009509125"
+    assert not any(f.code == "NDC_NOT_IN_CROSSWALK" for f in new.findings)
+    missing = [f for f in old.findings if f.code == "NDC_NOT_IN_CROSSWALK"]
+    assert missing and "(2024Q1)" in missing[0].message
