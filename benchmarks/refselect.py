@@ -32,7 +32,8 @@ sys.path.insert(0, str(HERE.parent))
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, nargs="+", default=[1, 20, 200])
-    ap.add_argument("--needed-quarters", action="store_true", help="load only the 2025 Q4 and 2026 Q1 ASP pricing files and crosswalks")
+    ap.add_argument("--needed-quarters", action="store_true",
+                    help="load only the 2025 Q4 and 2026 Q1 ASP pricing files and crosswalks")
     args = ap.parse_args(argv)
     os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp()  # a cold index cache
     from generator import generate
