@@ -113,3 +113,17 @@ def test_site_wide_340b_marks_the_drug_of_a_record_that_does_not_say(tmp_path: P
     with_site = code_encounters([validate(doc, site=load_site(path))])[0]
     assert "TB" not in _line(without, "J0881").modifiers
     assert "TB" in _line(with_site, "J0881").modifiers
+
+
+def test_schema_names_the_new_fields() -> None:
+    from click.testing import CliRunner
+
+    from oncologic.cli import main
+
+    result = CliRunner().invoke(main, ["schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.output)
+    defs = schema["$defs"]["Encounter"]["$defs"]
+    assert "acquired_340b" in defs["Drug"]["properties"]
+    assert {"unit", "date", "time"} <= set(defs["Evidence"]["properties"])
+    assert "test_result" in json.dumps(schema)
