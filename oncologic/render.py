@@ -132,6 +132,8 @@ def _build_claim(prog: Program, ans: Answer, ctx: Context) -> Claim:
     for key, mod in ans.atoms.get("charge_mod", []):
         mods.setdefault(key, []).append(mod)
         mod_parts.setdefault(key, []).extend(reasons(prog, why.get(("charge_mod", (key, mod)), []), ctx))
+    for key, name in ans.atoms.get("line_reason", []):  # sentences rules add to a line's why
+        mod_parts.setdefault(key, []).extend(reasons(prog, why.get(("line_reason", (key, name)), []), ctx))
     extra_from: dict[Any, list[str]] = {}
     for key, ref in ans.atoms.get("line_from", []):
         extra_from.setdefault(key, []).append(ctx.ref(ref))
