@@ -126,6 +126,9 @@ class Drug(Strict):
     kind: Optional[Literal["chemotherapy", "hormonal_antineoplastic", "therapeutic", "hydration"]] = None
     code: Optional[SourceCode] = None
     dose_basis: Optional[str] = None  # how the dose was derived (e.g. strength x volume infused)
+    # bought at the 340B price (true), not (false), not said (None: the site configuration's
+    # acquired_340b applies); decides TB/JG on Medicare drug lines (encodings/drugs/b340.lp)
+    acquired_340b: Optional[bool] = None
 
     @field_validator("hcpcs")
     @classmethod
@@ -268,6 +271,42 @@ class Evidence(Strict):
     name: Optional[str] = None
     value: Optional[str] = None
     outcome: Optional[str] = None
+    # laboratory results (hemoglobin, hematocrit: kind "lab", or kind "hemoglobin"/"hematocrit"):
+    # the unit of value ("g/dL", "g/L", "%") and when the sample was taken (a date, or an ISO
+    # datetime / "HH:MM" on the date of service when the time matters)
+    unit: Optional[str] = None
+    date: Optional[dt.date] = None
+    time: Optional[str] = None
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _date(cls, v: Any) -> Any:
+        # "2026-03-04T08:10" gives the date and the time
+        if isinstance(v, dt.datetime):
+            return v.date()
+        if isinstance(v, str) and "T" in v:
+            return v.split("T", 1)[0]
+        return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _datetime(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("time") is None:
+            v = data.get("date")
+            if isinstance(v, dt.datetime):
+                data = {**data, "time": v.strftime("%H:%M")}
+            elif isinstance(v, str) and "T" in v:
+                data = {**data, "time": v.split("T", 1)[1][:5]}
+        return data
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _time(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool):  # YAML 1.1 reads 08:10 as sexagesimal
+            return f"{v // 60:02d}:{v % 60:02d}"
+        if v is not None and (not isinstance(v, str) or not _TIME_RE.fullmatch(v.strip())):
+            raise ValueError('a time is "HH:MM"')
+        return None if v is None else v.strip()
 
     @field_validator("value", mode="before")
     @classmethod
@@ -427,6 +466,18 @@ class Why(BaseModel):
     model_config = ConfigDict(populate_by_name=True, defer_build=True)
 
 
+class TestResult(BaseModel):
+    """The most recent hemoglobin (R1) or hematocrit (R2) result an ESA line reports: the
+    837's loop 2400 MEA segment (MEA01 TR, MEA02 code, MEA03 value NN.N)."""
+
+    model_config = ConfigDict(defer_build=True)
+    code: Literal["R1", "R2"]
+    value: str
+    unit: str
+    date: dt.date
+    evidence: str
+
+
 class NdcQuantity(BaseModel):
     model_config = ConfigDict(defer_build=True)
     value: Union[int, float, Decimal]
@@ -454,6 +505,7 @@ class Line(BaseModel):
     ndc_quantity: Optional[NdcQuantity] = None
     note: Optional[str] = None
     asp_limit: Optional[AspLimit] = None
+    test_result: Optional[TestResult] = None
     why: Why
 
 

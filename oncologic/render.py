@@ -7,6 +7,7 @@ a line key and a date, puts lines in claim order, and writes JSON or a readable 
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import json
 from decimal import Decimal
@@ -16,7 +17,7 @@ from typing import Any, Iterable
 from .engine import Answer, Program
 from .explain import plain, reasons
 from .facts import Const, Context, Fn
-from .model import Claim, Finding, Line, NdcQuantity, NotBilled, Why
+from .model import Claim, Finding, Line, NdcQuantity, NotBilled, TestResult, Why
 
 # Claim order of modifiers: pricing (25, 53) and distinct-service modifiers before the
 # informational ones (waste, 340B, clinical trial). Unknown modifiers follow, alphabetically.
@@ -99,6 +100,14 @@ def build_claim(prog: Program, ans: Answer, ctx: Context) -> Claim:
             gc.enable()
 
 
+def _test_result(code: str, milli: int, day: int, ref: str) -> "TestResult":
+    """An ESA line's hemoglobin/hematocrit result: the value cut to one decimal (NN.N; Palmetto,
+    26.25 is reported 26.2), the date of the sample."""
+    tenths = milli // 100
+    return TestResult(code=code, value=f"{tenths // 10}.{tenths % 10}", unit="g/dL" if code == "R1" else "%",
+                      date=dt.date(day // 10000, day // 100 % 100, day % 100), evidence=ref)
+
+
 def _build_claim(prog: Program, ans: Answer, ctx: Context) -> Claim:
     enc = ctx.encounter
     why = ans.why
@@ -123,6 +132,8 @@ def _build_claim(prog: Program, ans: Answer, ctx: Context) -> Claim:
     for key, mod in ans.atoms.get("charge_mod", []):
         mods.setdefault(key, []).append(mod)
         mod_parts.setdefault(key, []).extend(reasons(prog, why.get(("charge_mod", (key, mod)), []), ctx))
+    for key, name in ans.atoms.get("line_reason", []):  # sentences rules add to a line's why
+        mod_parts.setdefault(key, []).extend(reasons(prog, why.get(("line_reason", (key, name)), []), ctx))
     extra_from: dict[Any, list[str]] = {}
     for key, ref in ans.atoms.get("line_from", []):
         extra_from.setdefault(key, []).append(ctx.ref(ref))
@@ -143,6 +154,9 @@ def _build_claim(prog: Program, ans: Answer, ctx: Context) -> Claim:
     amounts: dict[Any, tuple[int, str]] = {}
     for key, per_unit, version in ans.atoms.get("line_amount", []):
         amounts.setdefault(key, (per_unit, version))
+    tests: dict[Any, TestResult] = {}
+    for key, tcode, milli, day, ref in sorted(ans.atoms.get("line_test", []), key=lambda a: (_sort_key(a[0]), a[1])):
+        tests.setdefault(key, _test_result(tcode, milli, day, ctx.ref(ref)))
     line_dx: dict[Any, list[tuple[int, str]]] = {}
     for key, pos, dx in ans.atoms.get("line_dx", []):
         line_dx.setdefault(key, []).append((pos, dx))
@@ -168,6 +182,7 @@ def _build_claim(prog: Program, ans: Answer, ctx: Context) -> Claim:
                 ndc_quantity=NdcQuantity(value=_qty_value(qty[0]), unit=qty[1]) if qty else None,
                 note="; ".join(sorted(set(notes[key]))) if key in notes else None,
                 asp_limit=_asp(amounts.get(key), g["units"]),
+                test_result=tests.get(key),
                 why=_merge_why(parts, refs),
             )
         )

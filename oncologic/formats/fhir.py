@@ -239,7 +239,8 @@ def _document(b, ew, enc, owned, site, warnings, ident, setting, dos, group, oth
         doc["not_administered"] = na
     for key, value in (("clinical_trial", parts.trial(b, warnings)), ("authorizations", parts.authorizations(b, warnings)),
                        ("treatment_plan", parts.plan(b, warnings)),
-                       ("evidence", parts.evidence([(w, r) for w, r in b.of("Observation") if id(r) in owned]))):
+                       ("evidence", parts.evidence([(w, r) for w, r in b.of("Observation") if id(r) in owned],
+                                                   Clock(site.zone() if site is not None else None, _reference_instant(b, enc, owned), warnings)))):
         if value:
             doc[key] = value
     return Mapped(doc, warnings, paths, f"{ew} Encounter/{ident}" + (f" {dos_text}" if n > 1 else ""))

@@ -49,6 +49,14 @@ def encounter_to_bundle(enc: Any) -> dict:
                                "category": [{"coding": [{"code": ev.kind}]}], "code": {"text": ev.name or ev.kind}}
         if ev.value is not None:
             obs["valueString"] = ev.value
+        if ev.unit is not None and ev.value is not None:
+            try:
+                obs["valueQuantity"] = {"value": float(ev.value), "unit": ev.unit}
+                del obs["valueString"]
+            except ValueError:
+                pass
+        if ev.date is not None:
+            obs["effectiveDateTime"] = ev.date.isoformat() + (f"T{ev.time}:00" if ev.time else "")
         if not ev.name:
             obs["extension"] = [{"url": EXT + "kind", "valueString": ev.kind}]
             del obs["code"]["text"]
@@ -107,6 +115,8 @@ def _drug_ext(d: Any) -> list[dict]:
             out.append({"url": EXT + name, "valueString": v})
     if d.discarded is not None:
         out.append({"url": EXT + "discarded", "valueString": d.discarded.model_dump_json()})
+    if d.acquired_340b is not None:
+        out.append({"url": EXT + "acquired_340b", "valueBoolean": d.acquired_340b})
     return out
 
 

@@ -41,6 +41,10 @@ SYSTEMS = {
 }
 
 
+ProviderType = Literal["critical_access", "rural_sole_community", "childrens", "pps_exempt_cancer",
+                       "other"]
+
+
 class SiteSection(BaseModel):
     """Base of every section: strict types, unknown keys are errors."""
 
@@ -72,6 +76,10 @@ class Site(SiteSection):
     formulary: Optional[str] = None
     payers: dict[str, PayerEntry] = Field(default_factory=dict)
     locations: dict[str, Setting] = Field(default_factory=dict)
+    # 340B (encodings/drugs/b340.lp): every drug of the site bought at the 340B price unless the
+    # record says otherwise (drugs[].acquired_340b), and the hospital type that decides TB or JG
+    acquired_340b: Optional[bool] = None
+    provider_type: Optional[ProviderType] = None
 
     _root: Path = PrivateAttr(default_factory=Path)
     _source: str = PrivateAttr(default="")
