@@ -88,7 +88,7 @@ def code_sessions(batch: Sequence[Loaded], policy: Optional[str] = "medicare", r
     from . import engine
     from .facts import encounter_facts
     from .render import build_claim
-    from .solver import rule_paths
+    from .solver import rule_paths, site_batch_facts
 
     facts, contexts = [], []
     for e, loaded in enumerate(batch, start=1):
@@ -96,6 +96,7 @@ def code_sessions(batch: Sequence[Loaded], policy: Optional[str] = "medicare", r
         facts.extend(fs)
         contexts.append(ctx)
     extra = rule_paths(policy, rules)
+    facts += site_batch_facts(batch, facts, extra)
     try:
         prog, answers = engine.solve(facts, [*extra, _show_file()])
     except engine.EncodingError:
