@@ -460,7 +460,8 @@ class AtStake(BaseModel):
 
     model_config = ConfigDict(defer_build=True)
     lines: list[int] = Field(default_factory=list)
-    allowed: str = "0.00"
+    allowed: str = "0.00"  # the expected allowed amount of those lines that are priced
+    unpriced: list[int] = Field(default_factory=list)  # lines at stake with no expected payment
     charge: Optional[str] = None
     findings: list[str] = Field(default_factory=list)
 

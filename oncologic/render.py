@@ -296,7 +296,8 @@ class _Money:
         charges = [ln.charge for ln, _c in hit]
         charge = f"{sum((Decimal(c) for c in charges if c), Decimal(0)):.2f}" if hit and all(charges) else None
         codes = sorted({c for _ln, cs in hit for c in cs})
-        return AtStake(lines=[ln.line for ln, _c in hit], allowed=f"{allowed:.2f}", charge=charge, findings=codes)
+        unpriced = [ln.line for ln, _c in hit if not (ln.payment and ln.payment.allowed)]
+        return AtStake(lines=[ln.line for ln, _c in hit], allowed=f"{allowed:.2f}", unpriced=unpriced, charge=charge, findings=codes)
 
 
 def _total_charge(lines: list[Line]) -> Optional[str]:
@@ -389,8 +390,9 @@ def _money_summary(claim: Claim) -> list[str]:
     st = claim.at_stake
     if st is not None and st.lines:
         charge = f", charge {_usd(st.charge)}" if st.charge else ""
+        unpriced = f"; not priced: lines {', '.join(map(str, st.unpriced))}" if st.unpriced else ""
         out.append(f"At stake (lines with errors, denied as the claim stands): lines {', '.join(map(str, st.lines))}: "
-                   f"allowed {_usd(st.allowed)}{charge} ({', '.join(st.findings)})")
+                   f"allowed {_usd(st.allowed)}{charge}{unpriced} ({', '.join(st.findings)})")
     return out
 
 

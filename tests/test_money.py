@@ -189,7 +189,9 @@ def test_hospital_outpatient_lines_from_addendum_b(tmp_path: Path) -> None:
 def test_facility_claim_without_an_addendum_b_for_its_date() -> None:
     doc = dict(FACILITY, date_of_service="2026-03-04")
     p = _line(code_one(validate(doc)), "96413").payment
-    assert p.allowed is None and "no OPPS payment rate" in p.basis
+    assert p.allowed is None and "No loaded OPPS Addendum B covers" in p.basis
+    drug = _line(code_one(validate(doc)), "J2405").payment  # status N in 2025, but no 2026 Addendum: no guess
+    assert drug.allowed is None
 
 
 def test_charges_from_the_charge_master_and_the_formulary(tmp_path: Path) -> None:
