@@ -261,3 +261,54 @@ def test_example_site_charges_every_example_line() -> None:
         claim = code_one(load_file(str(path), site=site))
         assert claim.total_charge is not None and Decimal(claim.total_charge) > 0, path.name
         assert all(ln.charge and Decimal(ln.charge) > 0 for ln in claim.lines), path.name
+
+
+def _jsonl(tmp_path: Path, docs: list[dict]) -> Path:
+    import json
+
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs) + "not json\n")
+    return path
+
+
+def test_batch_summary_and_the_report_of_batch_output(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from oncologic.batch import BatchOptions, run_batch
+    from oncologic.cli import main
+
+    bad = _office("2026-02-10")
+    bad["id"] = "MONEY-BAD"
+    bad["administrations"][0]["drugs"][0]["ndc"] = "00006-3026-02"  # an error on the drug's line
+    docs = [_office("2026-02-10"), dict(FACILITY), bad]
+    out = tmp_path / "out.jsonl"
+    summary = run_batch(_jsonl(tmp_path, docs), out, BatchOptions(chunk_size=2), progress=False)
+    records = [json.loads(x) for x in out.read_text().splitlines()]
+    claims = [r["claim"] for r in records if "claim" in r]
+    assert len(claims) == 3 and records[-1]["error"]["kind"] == "input"
+    # the totals are the claims' own amounts added up
+    expected = sum(Decimal(c["payment"]["program_payment"]) for c in claims)
+    stake = sum(Decimal(c["at_stake"]["allowed"]) for c in claims)
+    assert summary.expected == expected and summary.at_stake == stake > 0
+    text = summary.render()
+    assert f"expected Medicare payment: ${expected:,.2f} in total over 3 of 3 claims" in text
+    assert f"money at stake (expected allowed amount of the priced lines with errors, denied as the claims stand): ${stake:,.2f}" in text
+    for c in claims:
+        assert c["encounter"] in text and f"${Decimal(c['payment']['program_payment']):,.2f}" in text
+    # oncologic report reads that output as it is: the claims' money, the record not coded
+    html = tmp_path / "r.html"
+    r = CliRunner().invoke(main, ["report", str(out), "-o", str(html)])
+    assert r.exit_code == 0, r.output
+    page = html.read_text()
+    assert f"${expected:,.2f}" in page and f"${stake:.2f}" in page
+    assert 'id="not-coded"' in page and "invalid JSON" in page
+    for c in claims:
+        assert f">{c['encounter']}</a>" in page
+        for ln in c["lines"]:
+            assert ln["payment"]["basis"].replace("'", "&#x27;")[:60] in page
+    # a broken output line is named, never a traceback
+    (tmp_path / "broken.jsonl").write_text(out.read_text().splitlines()[0] + "\n{\"record\": 2, \"claim\": {\"lines\": 3}}\n")
+    r = CliRunner().invoke(main, ["report", str(tmp_path / "broken.jsonl"), "-o", str(html)])
+    assert r.exit_code == 2 and "line 2" in r.output and "Traceback" not in r.output
