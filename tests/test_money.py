@@ -312,3 +312,21 @@ def test_batch_summary_and_the_report_of_batch_output(tmp_path: Path) -> None:
     (tmp_path / "broken.jsonl").write_text(out.read_text().splitlines()[0] + "\n{\"record\": 2, \"claim\": {\"lines\": 3}}\n")
     r = CliRunner().invoke(main, ["report", str(tmp_path / "broken.jsonl"), "-o", str(html)])
     assert r.exit_code == 2 and "line 2" in r.output and "Traceback" not in r.output
+
+
+def test_stv_packaged_codes_without_an_s_t_or_v_service_on_their_date() -> None:
+    import yaml
+
+    doc = yaml.safe_load((ROOT / "examples" / "sc_injection_day.yaml").read_text())
+    doc.update(setting="facility", date_of_service="2025-11-05")
+    claim = code_one(validate(doc))
+    f = "opps_2025q4.lp"
+    q1 = [ln for ln in claim.lines if ln.code.isdigit() and _opps_si(f, ln.code) == "Q1"]
+    assert len(q1) >= 2 and not any(_opps_si(f, ln.code) in ("S", "T", "V") for ln in claim.lines)
+    paid = [ln for ln in q1 if ln.payment.allowed != "0.00"]
+    assert len(paid) == 1, [ln.payment.basis for ln in q1]  # only the highest-paying one
+    best = max(_fact(f, "opps_rate", ln.code) for ln in q1)
+    assert paid[0].payment.allowed == f"{_usd(Decimal(best)):.2f}"
+    for ln in q1:
+        if ln is not paid[0]:
+            assert ln.payment.basis.startswith("Packaged") and "highest rate" in ln.payment.basis
