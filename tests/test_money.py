@@ -330,3 +330,28 @@ def test_stv_packaged_codes_without_an_s_t_or_v_service_on_their_date() -> None:
     for ln in q1:
         if ln is not paid[0]:
             assert ln.payment.basis.startswith("Packaged") and "highest rate" in ln.payment.basis
+
+
+def test_a_biosimilar_is_paid_at_the_limit_cms_publishes_for_it() -> None:
+    # bevacizumab-awwb (Q5107, 10 mg): the file's limit is CMS's price (ASP + 8 % of the reference
+    # product's ASP for a qualifying biosimilar); nothing is added or recomputed
+    limit = _fact("asp_2026q1.lp", "asp_limit", "Q5107")
+    drugs = [{"hcpcs": "Q5107", "dose": {"value": 400, "unit": "mg"}, "container": {"type": "single_dose"}}]
+    doc = _office("2026-03-04", drugs=drugs)
+    doc["diagnoses"] = ["C18.7"]
+    doc["administrations"][0].update(route="iv_infusion", start="09:00", stop="09:30")
+    ln = _line(code_one(validate(doc)), "Q5107")
+    assert ln.units == 40 and ln.payment.allowed == f"{_usd(Decimal(limit) * 40):.2f}"
+    assert ln.payment.allowed == ln.asp_limit.total
+
+
+def test_a_hospital_clinic_visit_is_paid_under_its_apc() -> None:
+    # a separately identifiable visit on a facility claim is G0463 (status J2): with no J1 service,
+    # its APC rate (regression: a line resting on a service once left the program without an answer)
+    doc = dict(FACILITY, services=[{"code": "99214", "separately_identifiable": True}])
+    claim = code_one(validate(doc))
+    visit = _line(claim, "G0463")
+    f = "opps_2025q4.lp"
+    assert _opps_si(f, "G0463") == "J2"
+    rate = _usd(Decimal(_fact(f, "opps_rate", "G0463")))
+    assert visit.payment.allowed == f"{rate:.2f}" and "status J2" in visit.payment.basis
