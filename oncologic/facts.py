@@ -144,6 +144,10 @@ def _source_facts(add, ctx: "Context", loaded: Loaded, e: int, a: int, d: int, i
     row = loaded.formulary.get((idx, d - 1))
     if row is not None:
         add(("drug_formulary", (e, a, d, row.row, f"{row.system} {row.code}")))
+        if row.charge_per_unit is not None:
+            mills = row.charge_per_unit * 1000
+            if mills == mills.to_integral_value() and 0 <= mills <= MAX_INT:
+                add(("drug_charge", (e, a, d, int(mills), row.row)))
         ctx.formulary[(a, d)] = f"{row.row} ({row.system} {row.code})"
     if drug.dose_basis:
         add(("dose_basis", (e, a, d, drug.dose_basis)))
@@ -370,3 +374,45 @@ def encounter_facts(loaded: Loaded, e: int, policies: tuple[str, ...] = ()) -> t
         if auth.units_used is not None:
             add(("auth_used", (e, i, auth.units_used)))
     return out, ctx
+
+
+def _strings(args: Any, out: set) -> None:
+    for a in args:
+        if isinstance(a, str):
+            out.add(a)
+        elif isinstance(a, Fn):
+            _strings(a.args, out)
+
+
+def site_facts(batch: list, facts: list[Fact], rule_codes: frozenset) -> list[Fact]:
+    """The site facts of a batch: ``site_of(E,N)`` per encounter read with a site that has a
+    charge master or fee schedule, and that site's rows (``site_charge/4``, ``site_fee/4``) of the
+    codes the batch's facts or the rules name (a claim line's code is always one of them: the
+    rules' own codes, or a drug or service code of the input). Numbers are per batch."""
+    sites: dict[int, Any] = {}
+    out: list[Fact] = []
+    for e, loaded in enumerate(batch, start=1):
+        site = getattr(loaded, "site", None)
+        if site is None or not (getattr(site, "has_charges", False) or getattr(site, "has_fee_schedule", False)):
+            continue
+        n = sites.setdefault(id(site), len(sites) + 1)
+        out.append(("site_of", (e, n)))
+    if not sites:
+        return out
+    codes: set = set(rule_codes)
+    for _name, args in facts:
+        _strings(args, codes)
+    done: set[int] = set()
+    for loaded in batch:
+        site = getattr(loaded, "site", None)
+        if site is None or id(site) not in sites or id(site) in done:
+            continue
+        done.add(id(site))
+        n = sites[id(site)]
+        if site.has_charges:
+            out.append(("site_has_charges", (n,)))
+            out += [("site_charge", (n, c, r.mills, r.row)) for c, r in sorted(site.charge_rows.items()) if c in codes]
+        if site.has_fee_schedule:
+            out.append(("site_has_fees", (n,)))
+            out += [("site_fee", (n, c, r.mills, r.row)) for c, r in sorted(site.fee_rows.items()) if c in codes]
+    return out

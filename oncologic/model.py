@@ -493,6 +493,30 @@ class AspLimit(BaseModel):
     quarter: str
 
 
+class Payment(BaseModel):
+    """The expected Medicare payment of a line (or the sum over a claim's lines): money as decimal
+    strings with 2 decimals ("123.45"); an amount is None when it cannot be computed, and
+    ``basis`` says why (docs/formats.md, "Money on the claim")."""
+
+    model_config = ConfigDict(defer_build=True)
+    allowed: Optional[str] = None
+    coinsurance: Optional[str] = None
+    program_payment: Optional[str] = None
+    sequestration: Optional[str] = None
+    basis: str
+
+
+class AtStake(BaseModel):
+    """The lines an error finding rests on (what will be denied or returned as the claim stands)."""
+
+    model_config = ConfigDict(defer_build=True)
+    lines: list[int] = Field(default_factory=list)
+    allowed: str = "0.00"  # the expected allowed amount of those lines that are priced
+    unpriced: list[int] = Field(default_factory=list)  # lines at stake with no expected payment
+    charge: Optional[str] = None
+    findings: list[str] = Field(default_factory=list)
+
+
 class Line(BaseModel):
     model_config = ConfigDict(defer_build=True)
     line: int
@@ -506,6 +530,10 @@ class Line(BaseModel):
     note: Optional[str] = None
     asp_limit: Optional[AspLimit] = None
     test_result: Optional[TestResult] = None
+    # the site's charge for the line: charge master per-unit charge x units, a decimal string with
+    # 2 decimals ("1520.00"); None when the site gives no charge for the code (a finding says so)
+    charge: Optional[str] = None
+    payment: Optional[Payment] = None
     why: Why
 
 
@@ -533,4 +561,8 @@ class Claim(BaseModel):
     not_billed: list[NotBilled] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
     claim_data: dict[str, list[str]] = Field(default_factory=dict)
+    # the sum of the lines' charges (decimal string, 2 decimals); None unless every line has one
+    total_charge: Optional[str] = None
+    payment: Optional[Payment] = None  # the lines' expected payment added up
+    at_stake: Optional[AtStake] = None
     clean: bool
