@@ -133,3 +133,25 @@ def test_folder_audit_pairs_by_member_and_date_and_ranks_rules_by_money(tmp_path
     assert "Patterns of error" in text and "ENC-FAC-FOLFOX-C3" in text
     r = CliRunner().invoke(main, ["audit", str(tmp_path), "--posted", str(PM_I), "--json", "--no-fixes"])
     assert r.exit_code == 1 and json.loads(r.stdout)["unmatched_encounters"] == ["ENC-FAC-FOLFOX-C3"]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "examples/x12").glob("*.x12")), ids=lambda p: p.name)
+def test_the_posted_example_files_pass_two_independent_parsers(path: Path) -> None:
+    """The hand-written practice-management files are what a clearinghouse would accept: pyx12
+    validates them against the implementation-guide maps, LinuxForHealth x12 parses them (and
+    checks, among others, that each CLM02 equals the sum of its line charges: it caught a wrong
+    total in pm_three_claims)."""
+    pytest.importorskip("pyx12")
+    from x12_parsers import HAVE_LFH, lfh_claims, lfh_parse, pyx12_validate
+
+    text = path.read_text()
+    ok, report = pyx12_validate(text)
+    assert ok, report
+    if not HAVE_LFH:
+        pytest.skip("LinuxForHealth x12 is not installed: pip install -e '.[test]'")
+    [res] = lfh_parse(text)
+    assert res["ok"], res.get("error")
+    theirs = [c for m in res["models"] for c in lfh_claims(m)]
+    ours = read_837(text)
+    assert [c["id"] for c in theirs] == [c.claim_id for c in ours]
+    assert [c["member"] for c in theirs] == [c.member_id for c in ours]

@@ -41,9 +41,31 @@ json.dump(out, sys.stdout)
 """
 
 
+def _lfh_2410_ref(text: str) -> str:
+    """LinuxForHealth x12's 837I model requires a REF in loop 2410 (drug identification), which
+    the implementation guide makes situational (a prescription number, only when the drug was
+    dispensed under one) and pyx12 does not require. For that parser alone, a REF*XZ is added
+    after each 837I CTP (and the SE count fixed) so that it checks everything else."""
+    if "005010X223" not in text:
+        return text
+    segs = text.rstrip("~\n").split("~")
+    out = []
+    for seg in segs:
+        if seg.startswith("SE*"):
+            parts = seg.split("*")
+            st = max(i for i, x in enumerate(out) if x.startswith("ST*"))
+            parts[1] = str(len(out) - st + 1)
+            seg = "*".join(parts)
+        out.append(seg)
+        if seg.startswith("CTP*"):
+            out.append("REF*XZ*LFHTEST")
+    return "~".join(out) + "~\n"
+
+
 def lfh_parse(*texts: str) -> list[dict[str, Any]]:
     """Parse each interchange with LinuxForHealth x12 (one child process for all of them):
     ``{"ok": True, "models": [transaction set as a dict, ...]}`` or ``{"ok": False, "error": ...}``."""
+    texts = tuple(_lfh_2410_ref(t) for t in texts)
     with tempfile.TemporaryDirectory() as tmp:
         paths = []
         for i, text in enumerate(texts):

@@ -400,14 +400,10 @@ def _provider(enc: Encounter, cfg: X12Config, kind: str, placeholders: bool) -> 
         prov = getattr(enc, name, None)
         if prov is not None:
             return _Person(prov.name.last, prov.name.first or "", prov.name.middle or "", prov.name.suffix or ""), prov.npi
-    sections = [("rendering", "rendering_provider"), ("attending", "attending")]
-    if kind == "I":
-        sections.reverse()
-    for prefix, _section in sections:
-        npi = getattr(cfg, f"{prefix}_npi")
-        last = getattr(cfg, f"{prefix}_last")
-        if npi and last:
-            return _Person(last, getattr(cfg, f"{prefix}_first") or ""), npi
+    prefix = "rendering" if kind == "P" else "attending"  # the config's section of that role only
+    npi, last = getattr(cfg, f"{prefix}_npi"), getattr(cfg, f"{prefix}_last")
+    if npi and last:
+        return _Person(last, getattr(cfg, f"{prefix}_first") or ""), npi
     if placeholders:
         return _Person(PLACEHOLDER_PROVIDER[0], PLACEHOLDER_PROVIDER[1]), PLACEHOLDER_PROVIDER[2]
     role, field_name, section = (("rendering", "rendering_provider", "[rendering_provider]") if kind == "P"
@@ -482,7 +478,7 @@ def split_note(note: str, first: int = 80) -> tuple[str, str]:
     return " ".join(head), " ".join(rest)
 
 
-def test_result_value(value: Any) -> str:
+def lab_value(value: Any) -> str:
     """A hemoglobin/hematocrit result as Medicare asks for it (MM5699; Palmetto GBA "Reporting
     HCT/HGB levels"): one decimal, further decimals dropped, no leading zeros (26.25 -> 26.2,
     28 -> 28.0)."""
@@ -595,7 +591,7 @@ def to_837(claim: Claim, enc: Encounter, cfg: Optional[X12Config] = None, kind: 
         for ln in claim.lines:
             tr = getattr(ln, "test_result", None)
             if tr is not None:
-                vc = COMPONENT.join(["BE", "48" if tr.kind == "hemoglobin" else "49", "", "", test_result_value(tr.value)])
+                vc = COMPONENT.join(["BE", "48" if tr.kind == "hemoglobin" else "49", "", "", lab_value(tr.value)])
                 if vc not in values:
                     values.append(vc)
         if values:
@@ -628,7 +624,7 @@ def to_837(claim: Claim, enc: Encounter, cfg: Optional[X12Config] = None, kind: 
         w.seg("DTP", "472", "D8", ln.date.strftime("%Y%m%d"))
         tr = getattr(ln, "test_result", None)
         if kind == "P" and tr is not None:  # 2400 MEA test result: TR, R1 hemoglobin / R2 hematocrit
-            w.seg("MEA", "TR", "R1" if tr.kind == "hemoglobin" else "R2", test_result_value(tr.value))
+            w.seg("MEA", "TR", "R1" if tr.kind == "hemoglobin" else "R2", lab_value(tr.value))
         if kind == "P" and rest:
             if len(rest) > 80:
                 raise X12Error(f"line {ln.line} ({ln.code}): the description does not fit in SV101-7 and the line note "
