@@ -394,3 +394,21 @@ def test_every_example_837_passes_the_second_parser() -> None:
         assert res["ok"], (claim.encounter, res.get("error"))
         [c] = lfh_claims(res["models"][0])
         assert len(c["lines"]) == len(claim.lines) and Decimal(str(c["total"])) > 0
+
+
+def test_a_rule_puts_the_hemoglobin_on_the_line_and_the_837_carries_it(tmp_path: Path) -> None:
+    """line_test_result/4 (encodings/interface.lp) is how the ESA rules hand the most recent
+    hemoglobin to the claim: Python copies the evidence item's value to the line's test_result."""
+    import yaml
+
+    data = yaml.safe_load(SEED.read_text())
+    data["evidence"] = [{"kind": "lab", "name": "hematocrit", "value": "30.15 %"},
+                        {"kind": "lab", "name": "hemoglobin", "value": "9.6 g/dL"}]
+    loaded = validate(json.loads(json.dumps(data, default=str)))
+    rule = tmp_path / "esa_test.lp"
+    rule.write_text('line_test_result(E,K,hemoglobin,I) :- charge(E,K,"J0640",_,_), evidence(E,I,_,"hemoglobin",_).\n')
+    claim = code_encounters([loaded], rules=[str(rule)])[0]
+    [line] = [ln for ln in claim.lines if ln.test_result is not None]
+    assert line.code == "J0640" and line.test_result.value == Decimal("9.6") and line.test_result.evidence == "evidence[1]"
+    assert "HI*BE:48:::9.6" in _segs(to_837(claim, loaded.encounter, charged(), kind="I"))
+    assert code_encounters([loaded])[0].lines[0].test_result is None  # without the rule, nothing
