@@ -155,3 +155,40 @@ def test_the_posted_example_files_pass_two_independent_parsers(path: Path) -> No
     ours = read_837(text)
     assert [c["id"] for c in theirs] == [c.claim_id for c in ours]
     assert [c["member"] for c in theirs] == [c.member_id for c in ours]
+
+
+def test_one_member_id_for_two_people_the_birth_date_tells_them_apart() -> None:
+    """A subscriber and a dependent billed under one member id on the same day (as family plans
+    and the implementation guide's patient loop do): the encounter's patient block (birth date)
+    picks the right claim, and a claim for the other person is not compared."""
+    text = PM_P.read_text().replace("NM1*IL*1*ROE*RICHARD****MI*3GH4IJ5KL66", "NM1*IL*1*ROE*RICHARD****MI*1EG4TE5MK72")
+    claims = read_837(text)
+    assert [(c.claim_id, c.patient_birth.isoformat()) for c in claims] == [
+        ("PA20417-1", "1951-02-03"), ("PA20417-2", "1951-02-03"), ("PA31102-1", "1948-09-19")]
+    loaded = _pembro_on("2026-03-04")
+    with pytest.raises(InputError, match="2 claims for member 1EG4TE5MK72"):
+        read_posted_claim(text, loaded.encounter)  # no patient block: the birth date is unknown
+    import yaml
+
+    data = yaml.safe_load(PEMBRO.read_text())
+    data.update(date_of_service="2026-03-04", patient={"name": {"last": "Doe", "first": "Jane"}, "birth_date": "1951-02-03",
+                                                       "sex": "F"})
+    data["payer"]["member_id"] = "1EG4TE5MK72"
+    jane = validate(json.loads(json.dumps(data, default=str)))
+    _lines, sel = read_posted_claim(text, jane.encounter)
+    assert sel.claim_id == "PA20417-2" and sel.mismatch is None
+    _pc, sel = select_claim(claims, jane.encounter, claim_id="PA31102-1")
+    assert sel.mismatch and "RICHARD ROE" in sel.mismatch and "1948-09-19" in sel.mismatch
+    result = audit_batch([jane], claims, search_fixes=False)
+    assert [r.selection.claim_id for r in result.results] == ["PA20417-2"]
+
+
+def test_provider_references_are_not_claim_references() -> None:
+    """REF*1G / REF*G2 after a 2310 provider's NM1 identify the provider, not the claim: a
+    replacement naming that value in REF*F8 must not supersede this claim."""
+    original = PM_P.read_text()
+    start = original.index("CLM*PA20417-2")
+    cut = original.index("PRV*PE*PXC*207RH0003X~", start) + len("PRV*PE*PXC*207RH0003X~")
+    text = original[:cut] + "\nREF*G2*PROV778~" + original[cut:]
+    [c] = [c for c in read_837(text) if c.claim_id == "PA20417-2"]
+    assert "G2" not in c.refs and c.refs == {"G1": "AUTH7781"}
