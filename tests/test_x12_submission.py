@@ -412,3 +412,33 @@ def test_a_rule_puts_the_hemoglobin_on_the_line_and_the_837_carries_it(tmp_path:
     assert line.code == "J0640" and line.test_result.value == Decimal("9.6") and line.test_result.evidence == "evidence[1]"
     assert "HI*BE:48:::9.6" in _segs(to_837(claim, loaded.encounter, charged(), kind="I"))
     assert code_encounters([loaded])[0].lines[0].test_result is None  # without the rule, nothing
+
+
+def test_fhir_claim_output_carries_the_patient_and_the_line_charges() -> None:
+    from oncologic.formats.fhir_claim import claim_resource
+
+    loaded, claim = _coded(OFFICE)
+    res = claim_resource(_with_charges(claim, CHARGES), loaded.encounter, load_config(CONFIG))
+    [patient] = [c for c in res["contained"] if c["resourceType"] == "Patient"]
+    assert patient["birthDate"] == "1961-11-30" and patient["gender"] == "male" and patient["name"][0]["family"] == "Sample"
+    assert patient["address"][0]["postalCode"] == "21401"
+    assert [i["net"]["value"] for i in res["item"]] == [float(ln.charge) for ln in _with_charges(claim, CHARGES).lines]
+
+
+@needs_lfh
+def test_the_example_config_gives_submission_ready_837s_from_the_cli() -> None:
+    """Done means: the examples with the example charge master, through the CLI, give an 837P and
+    an 837I with non-zero charges, the patient and the provider, accepted by both parsers."""
+    runner = CliRunner()
+    texts = []
+    for path, fmt in ((OFFICE, "x12-837p"), (SEED, "x12-837i")):
+        r = runner.invoke(main, ["solve", str(path), "--format", fmt, "--config", str(CONFIG)])
+        assert r.exit_code == 0, r.output
+        texts.append(r.stdout)
+        assert pyx12_validate(r.stdout)[0]
+        assert (ROOT / "examples/x12" / f"{path.stem}.{fmt[4:]}.x12").read_text() == r.stdout  # the shipped example output
+    for res in lfh_parse(*texts):
+        assert res["ok"], res.get("error")
+        [c] = lfh_claims(res["models"][0])
+        assert Decimal(str(c["total"])) > 0 and all(Decimal(str(x["charge"])) > 0 for x in c["lines"])
+        assert c["birth"] and c["provider_npi"] == "1245319599"
