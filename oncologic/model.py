@@ -459,7 +459,8 @@ class Encounter(Strict):
                     if amount is not None and amount.value.as_tuple().exponent < -6:  # type: ignore[operator]
                         raise PathError(("administrations", i, "drugs", j, field, "value"), "more than 6 decimals")
         if self.patient is not None and self.patient.birth_date > self.date_of_service:
-            raise PathError(("patient", "birth_date"), f"{self.patient.birth_date} is after the date of service {self.date_of_service}")
+            raise PathError(("patient", "birth_date"),
+                            f"{self.patient.birth_date} is after the date of service {self.date_of_service}")
         if self.payer and self.payer.coverage_start and self.payer.coverage_end:
             if self.payer.coverage_end < self.payer.coverage_start:
                 raise PathError(("payer", "coverage_end"), "coverage ends before it starts")

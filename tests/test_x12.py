@@ -22,12 +22,10 @@ import pyx12.error_handler  # noqa: E402
 import pyx12.params  # noqa: E402
 import pyx12.x12context  # noqa: E402
 import pyx12.x12n_document  # noqa: E402
-from x12_parsers import HAVE_LFH, lfh_claims, lfh_parse  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "examples/x12/config.toml"
 ENCOUNTERS = [ROOT / "examples/seed_session.yaml", ROOT / "examples/fhir/office_trial.yaml"]
-needs_lfh = pytest.mark.skipif(not HAVE_LFH, reason="LinuxForHealth x12 (the second parser) is not installed: pip install -e '.[test]'")
 
 # The tests' own small charge master: per-unit charges of a made-up practice (the engine knows no
 # prices; a site supplies its own). Every code the examples bill has one.

@@ -182,7 +182,10 @@ def providers(b: Bundle, ew: str, enc: dict, warnings: list[str]) -> dict[str, d
         npi = _npi_of(prac)
         name = _name(prac.get("name"), pw, warnings)
         if npi is None or not npi_valid(npi) or name is None:
-            why = "no NPI identifier" if npi is None else (f"NPI {npi!r} fails the check digit" if not npi_valid(npi) else "no name")
+            if npi is None:
+                why = "no NPI identifier"
+            else:
+                why = f"NPI {npi!r} fails the check digit" if not npi_valid(npi) else "no name"
             warnings.append(f"{pw}: {why}; not used as a provider")
             continue
         block = {"npi": npi, "name": name}
