@@ -357,7 +357,7 @@ class Patient(Strict):
     birth_date: dt.date
     sex: Literal["F", "M", "U"] = "U"
     address: Optional[Address] = None
-    member_id: Optional[str] = None  # the payer's member id; default: payer.member_id
+    member_id: Optional[str] = None  # e.g. the Medicare number; the 837 uses payer.member_id first
 
     @field_validator("sex", mode="before")
     @classmethod

@@ -456,3 +456,18 @@ def test_the_example_config_gives_submission_ready_837s_from_the_cli() -> None:
         [c] = lfh_claims(res["models"][0])
         assert Decimal(str(c["total"])) > 0 and all(Decimal(str(x["charge"])) > 0 for x in c["lines"])
         assert c["birth"] and c["provider_npi"] == "1245319599"
+
+
+def test_the_payers_member_id_comes_before_the_patients() -> None:
+    """A Medicare Advantage patient: the Patient carries the MBI, the Coverage the plan's member id;
+    the claim goes to the plan, so NM1*IL09 is the plan's id. Without one, the patient's is used."""
+    import yaml
+
+    data = yaml.safe_load(SEED.read_text())
+    data["payer"] = {"name": "Example Advantage Plan", "type": "medicare_advantage", "member_id": "MAP778812301"}
+    data["patient"]["member_id"] = "1EG4TE5MK72"
+    loaded = validate(json.loads(json.dumps(data, default=str)))
+    claim = code_encounters([loaded])[0]
+    assert "NM1*IL*1*EXAMPLE*PAT****MI*MAP778812301" in _segs(to_837(claim, loaded.encounter, charged(), kind="I"))
+    enc = loaded.encounter.model_copy(update={"payer": loaded.encounter.payer.model_copy(update={"member_id": None})})
+    assert "NM1*IL*1*EXAMPLE*PAT****MI*1EG4TE5MK72" in _segs(to_837(claim, enc, charged(), kind="I"))

@@ -363,14 +363,15 @@ def _patient(enc: Encounter, cfg: X12Config, placeholders: bool) -> dict[str, An
     """The 2010BA values: from the encounter's ``patient`` block; the config's [subscriber]
     placeholders only with ``placeholders``; otherwise an error naming what is missing."""
     pt = getattr(enc, "patient", None)
-    member = (pt.member_id if pt is not None and pt.member_id else None) or (enc.payer.member_id if enc.payer else None)
+    # the payer's member id first (a Medicare Advantage plan's id, not the patient's MBI), else the patient's
+    member = (enc.payer.member_id if enc.payer and enc.payer.member_id else None) or (pt.member_id if pt is not None else None)
     missing: list[str] = []
     if pt is None:
         missing.append("patient (name, birth_date, sex, address)")
     elif pt.address is None:
         missing.append("patient.address")
     if not member:
-        missing.append("patient.member_id or payer.member_id")
+        missing.append("payer.member_id or patient.member_id")
     if missing and not placeholders:
         raise X12Error(
             f"the 837 needs the patient's demographics; missing: {'; '.join(missing)}. Give them in the encounter's "
