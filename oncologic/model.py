@@ -523,17 +523,6 @@ class Why(BaseModel):
     model_config = ConfigDict(populate_by_name=True, defer_build=True)
 
 
-class TestResult(BaseModel):
-    """A laboratory result reported with a claim line: the most recent hemoglobin or hematocrit
-    before an ESA administration (837P 2400 MEA*TR*R1/R2; 837I value code 48/49)."""
-
-    model_config = ConfigDict(defer_build=True)
-    __test__ = False  # not a pytest class
-    kind: Literal["hemoglobin", "hematocrit"]
-    value: Decimal = Field(ge=0)  # g/dL (hemoglobin) or percent (hematocrit)
-    evidence: Optional[str] = None  # the evidence[] item it comes from
-
-
 class NdcQuantity(BaseModel):
     model_config = ConfigDict(defer_build=True)
     value: Union[int, float, Decimal]
@@ -559,7 +548,6 @@ class Line(BaseModel):
     diagnoses: list[str] = Field(default_factory=list)
     ndc: Optional[str] = None
     ndc_quantity: Optional[NdcQuantity] = None
-    test_result: Optional[TestResult] = None
     note: Optional[str] = None
     asp_limit: Optional[AspLimit] = None
     why: Why

@@ -11,12 +11,12 @@ import gc
 import json
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable
 
 from .engine import Answer, Program
 from .explain import plain, reasons
 from .facts import Const, Context, Fn
-from .model import Claim, Finding, Line, NdcQuantity, NotBilled, TestResult, Why
+from .model import Claim, Finding, Line, NdcQuantity, NotBilled, Why
 
 # Claim order of modifiers: pricing (25, 53) and distinct-service modifiers before the
 # informational ones (waste, 340B, clinical trial). Unknown modifiers follow, alphabetically.
@@ -143,9 +143,6 @@ def _build_claim(prog: Program, ans: Answer, ctx: Context) -> Claim:
     amounts: dict[Any, tuple[int, str]] = {}
     for key, per_unit, version in ans.atoms.get("line_amount", []):
         amounts.setdefault(key, (per_unit, version))
-    results: dict[Any, Optional[TestResult]] = {}
-    for key, kind, index in ans.atoms.get("line_test_result", []):
-        results.setdefault(key, _test_result(enc, kind, index))
     line_dx: dict[Any, list[tuple[int, str]]] = {}
     for key, pos, dx in ans.atoms.get("line_dx", []):
         line_dx.setdefault(key, []).append((pos, dx))
@@ -169,7 +166,6 @@ def _build_claim(prog: Program, ans: Answer, ctx: Context) -> Claim:
                 diagnoses=dx,
                 ndc=ndcs.get(key),
                 ndc_quantity=NdcQuantity(value=_qty_value(qty[0]), unit=qty[1]) if qty else None,
-                test_result=results.get(key),
                 note="; ".join(sorted(set(notes[key]))) if key in notes else None,
                 asp_limit=_asp(amounts.get(key), g["units"]),
                 why=_merge_why(parts, refs),
@@ -220,21 +216,6 @@ def _asp(amount, units: int):
 
 def _name(value: Any) -> str:
     return value.name if isinstance(value, Const) else str(value)
-
-
-def _test_result(enc: Any, kind: Any, index: Any) -> Optional[TestResult]:
-    """evidence[index - 1] as the line's test result; None when its value holds no number (the
-    rule that chose it is expected to raise the finding)."""
-    import re
-
-    name = kind.name if isinstance(kind, Const) else str(kind).strip('"')
-    if not isinstance(index, int) or not 0 < index <= len(enc.evidence) or name not in ("hemoglobin", "hematocrit"):
-        return None
-    ev = enc.evidence[index - 1]
-    m = re.search(r"[0-9]+(?:\.[0-9]+)?", ev.value or "")
-    if m is None:
-        return None
-    return TestResult(kind=name, value=Decimal(m.group(0)), evidence=f"evidence[{index - 1}]")
 
 
 def _qty_value(thousandths: int):

@@ -18,7 +18,7 @@ from oncologic.formats.fhir import load_bundle
 from oncologic.formats.x12 import (X12Error, load_config, next_control_number, note_values, split_note, lab_value,
                                    to_837)
 from oncologic.load import load_file, validate
-from oncologic.model import Line, NdcQuantity, TestResult, Why, npi_valid
+from oncologic.model import Line, NdcQuantity, Why, npi_valid
 from oncologic.solver import code_encounters
 
 pytest.importorskip("pyx12", reason="pyx12 is not installed: pip install -e '.[test]'")
@@ -313,9 +313,12 @@ def test_cl1_admission_type_is_configurable(tmp_path: Path) -> None:
         load_config(cfg)
 
 
-def _esa_claim(kind: str, value: str, which: str = "hemoglobin"):
-    """A hand-built ESA claim: the line carries the most recent hemoglobin (claim lines get it from
-    the ESA rules; here it is written by hand, as the writer must render whatever it is given)."""
+def _esa_claim(kind: str, value: str, which: str = "R1"):
+    """A hand-built ESA claim: the line carries the most recent hemoglobin as its ``test_result``
+    (``code`` R1 hemoglobin / R2 hematocrit, ``value``: the ESA rules put it there; here it is
+    written by hand, as the writer must render whatever it is given)."""
+    from types import SimpleNamespace
+
     loaded = load_file(str(SEED))
     enc = loaded.encounter.model_copy(update={"setting": "office" if kind == "P" else "facility"})
     why = Why(rule="test.esa", text="t", **{"from": ["esa"]})
@@ -323,9 +326,9 @@ def _esa_claim(kind: str, value: str, which: str = "hemoglobin"):
     lines = [
         Line(line=1, code="96372", units=1, date=day, diagnoses=["D63.0"], why=why, charge="45.00"),
         Line(line=2, code="J0885", units=40, date=day, diagnoses=["D63.0"], modifiers=["EA", "JZ"], why=why, charge="400.00",
-             ndc="59676034001", ndc_quantity=NdcQuantity(value=1, unit="UN"),
-             test_result=TestResult(kind=which, value=Decimal(value), evidence="hgb1")),
+             ndc="59676034001", ndc_quantity=NdcQuantity(value=1, unit="UN")),
     ]
+    lines[1] = lines[1].model_copy(update={"test_result": SimpleNamespace(code=which, value=value, unit="g/dL", evidence="hgb1")})
     from oncologic.model import Claim
 
     claim = Claim(encounter=enc.id, setting=enc.setting, lines=lines, clean=True,
@@ -347,7 +350,7 @@ def test_esa_hemoglobin_goes_to_mea_on_837p_and_value_code_48_on_837i() -> None:
     claim_i, enc_i = _esa_claim("I", "9.85")
     i = to_837(claim_i, enc_i, charged(), kind="I")
     assert "HI*BE:48:::9.8" in _segs(i) and "MEA*" not in i
-    hct, enc_h = _esa_claim("P", "28", "hematocrit")
+    hct, enc_h = _esa_claim("P", "28", "R2")
     assert "MEA*TR*R2*28.0" in to_837(hct, enc_h, charged(), kind="P")
     for text in (p, i):
         assert pyx12_validate(text)[0], pyx12_validate(text)[1]
@@ -356,6 +359,9 @@ def test_esa_hemoglobin_goes_to_mea_on_837p_and_value_code_48_on_837i() -> None:
     [c] = lfh_claims(res[0]["models"][0])
     assert c["lines"][1]["mea"][0]["measurement_value"] == 9.8
     assert [lab_value(v) for v in ("26.25", "28", "4.5", "0.9")] == ["26.2", "28.0", "4.5", "0.9"]
+    bad, enc_b = _esa_claim("P", "9.8", "R9")
+    with pytest.raises(X12Error, match="R1 .hemoglobin. nor R2"):
+        to_837(bad, enc_b, charged(), kind="P")
 
 
 def test_ndc_quantity_ml_for_volumes_un_for_whole_items_never_a_fraction_of_un() -> None:
@@ -408,24 +414,6 @@ def test_every_example_837_passes_the_second_parser() -> None:
         assert res["ok"], (claim.encounter, res.get("error"))
         [c] = lfh_claims(res["models"][0])
         assert len(c["lines"]) == len(claim.lines) and Decimal(str(c["total"])) > 0
-
-
-def test_a_rule_puts_the_hemoglobin_on_the_line_and_the_837_carries_it(tmp_path: Path) -> None:
-    """line_test_result/4 (encodings/interface.lp) is how the ESA rules hand the most recent
-    hemoglobin to the claim: Python copies the evidence item's value to the line's test_result."""
-    import yaml
-
-    data = yaml.safe_load(SEED.read_text())
-    data["evidence"] = [{"kind": "lab", "name": "hematocrit", "value": "30.15 %"},
-                        {"kind": "lab", "name": "hemoglobin", "value": "9.6 g/dL"}]
-    loaded = validate(json.loads(json.dumps(data, default=str)))
-    rule = tmp_path / "esa_test.lp"
-    rule.write_text('line_test_result(E,K,hemoglobin,I) :- charge(E,K,"J0640",_,_), evidence(E,I,_,"hemoglobin",_).\n')
-    claim = code_encounters([loaded], rules=[str(rule)])[0]
-    [line] = [ln for ln in claim.lines if ln.test_result is not None]
-    assert line.code == "J0640" and line.test_result.value == Decimal("9.6") and line.test_result.evidence == "evidence[1]"
-    assert "HI*BE:48:::9.6" in _segs(to_837(claim, loaded.encounter, charged(), kind="I"))
-    assert code_encounters([loaded])[0].lines[0].test_result is None  # without the rule, nothing
 
 
 def test_fhir_claim_output_carries_the_patient_and_the_line_charges() -> None:

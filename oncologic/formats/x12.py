@@ -489,6 +489,24 @@ def lab_value(value: Any) -> str:
     return format(d, "f")
 
 
+def line_test_result(line: Any) -> Optional[tuple[str, str]]:
+    """(MEA02 code, value) of the line's ``test_result`` (the ESA rules put the most recent
+    hemoglobin or hematocrit on the line: ``code`` R1 hemoglobin / R2 hematocrit, ``value``);
+    None without one. A result whose code is neither is an error, not a guess."""
+    tr = getattr(line, "test_result", None)
+    if tr is None:
+        return None
+    code = getattr(tr, "code", None)
+    if code is None:  # a result given by kind
+        code = {"hemoglobin": "R1", "hematocrit": "R2"}.get(str(getattr(tr, "kind", "")))
+    if code not in ("R1", "R2"):
+        raise X12Error(f"line {line.line} ({line.code}): test result code {code!r} is neither R1 (hemoglobin) nor R2 (hematocrit)")
+    try:
+        return code, lab_value(tr.value)
+    except Exception:  # noqa: BLE001
+        raise X12Error(f"line {line.line} ({line.code}): test result value {tr.value!r} is not a number") from None
+
+
 def _name_elements(p: _Person) -> list[str]:
     return [clean(p.last, 60), clean(p.first, 35), clean(p.middle, 25), "", clean(p.suffix, 10)]
 
@@ -590,9 +608,9 @@ def to_837(claim: Claim, enc: Encounter, cfg: Optional[X12Config] = None, kind: 
         # value codes 48 (hemoglobin) / 49 (hematocrit): the most recent result on an ESA line (MM5699)
         values = []
         for ln in claim.lines:
-            tr = getattr(ln, "test_result", None)
+            tr = line_test_result(ln)
             if tr is not None:
-                vc = COMPONENT.join(["BE", "48" if tr.kind == "hemoglobin" else "49", "", "", lab_value(tr.value)])
+                vc = COMPONENT.join(["BE", "48" if tr[0] == "R1" else "49", "", "", tr[1]])
                 if vc not in values:
                     values.append(vc)
         if values:
@@ -623,9 +641,9 @@ def to_837(claim: Claim, enc: Encounter, cfg: Optional[X12Config] = None, kind: 
                 )
             w.seg("SV2", rev, COMPONENT.join(proc), _amount(charge), "UN", ln.units)
         w.seg("DTP", "472", "D8", ln.date.strftime("%Y%m%d"))
-        tr = getattr(ln, "test_result", None)
+        tr = line_test_result(ln)
         if kind == "P" and tr is not None:  # 2400 MEA test result: TR, R1 hemoglobin / R2 hematocrit
-            w.seg("MEA", "TR", "R1" if tr.kind == "hemoglobin" else "R2", lab_value(tr.value))
+            w.seg("MEA", "TR", tr[0], tr[1])
         if kind == "P" and rest:
             if len(rest) > 80:
                 raise X12Error(f"line {ln.line} ({ln.code}): the description does not fit in SV101-7 and the line note "
