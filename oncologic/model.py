@@ -334,6 +334,96 @@ class NotAdministered(Strict):
     drug: Optional[str] = None
 
 
+_NPI_RE = re.compile(r"^[0-9]{10}$")
+
+
+def npi_valid(value: str) -> bool:
+    """Whether a 10-digit NPI carries a valid check digit (Luhn over the prefix 80840 + the first 9
+    digits, as CMS's NPI check-digit standard defines it)."""
+    if not _NPI_RE.fullmatch(value):
+        return False
+    digits = [int(c) for c in "80840" + value[:9]]
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        if i % 2 == 0:
+            d *= 2
+            d = d - 9 if d > 9 else d
+        total += d
+    return (10 - total % 10) % 10 == int(value[9])
+
+
+class PersonName(Strict):
+    last: str = Field(min_length=1)
+    first: Optional[str] = None
+    middle: Optional[str] = None
+    suffix: Optional[str] = None
+
+
+class Address(Strict):
+    lines: list[str] = Field(min_length=1)
+    city: str = Field(min_length=1)
+    state: str
+    postal_code: str
+
+    @field_validator("state")
+    @classmethod
+    def _state(cls, v: str) -> str:
+        v = v.strip().upper()
+        if not re.fullmatch(r"[A-Z]{2}", v):
+            raise ValueError("a two-letter state or territory code (MD, PR...)")
+        return v
+
+    @field_validator("postal_code", mode="before")
+    @classmethod
+    def _zip(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool):
+            v = f"{v:05d}"
+        if isinstance(v, str):
+            digits = v.strip().replace("-", "").replace(" ", "")
+            if not re.fullmatch(r"[0-9]{5}(?:[0-9]{4})?", digits):
+                raise ValueError("a US ZIP code: 5 digits, or ZIP+4 (21201-1234)")
+            return digits
+        return v
+
+
+_SEX = {"f": "F", "female": "F", "m": "M", "male": "M", "u": "U", "unknown": "U", "other": "U"}
+
+
+class Patient(Strict):
+    """The patient's demographics, for the claim (837 NM1*IL, N3, N4, DMG); never reach the rules."""
+
+    name: PersonName
+    birth_date: dt.date
+    sex: Literal["F", "M", "U"] = "U"
+    address: Optional[Address] = None
+    member_id: Optional[str] = None  # e.g. the Medicare number; the 837 uses payer.member_id first
+
+    @field_validator("sex", mode="before")
+    @classmethod
+    def _sex(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.strip().lower() in _SEX:
+            return _SEX[v.strip().lower()]
+        return v
+
+
+class Provider(Strict):
+    """A rendering (837P) or attending (837I) provider: a person with an NPI."""
+
+    npi: str
+    name: PersonName
+
+    @field_validator("npi", mode="before")
+    @classmethod
+    def _npi(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool):
+            v = str(v)
+        if isinstance(v, str):
+            v = v.strip()
+            if not npi_valid(v):
+                raise ValueError("not an NPI (10 digits with a valid check digit)")
+        return v
+
+
 def _zone_name(v: Optional[str]) -> Optional[str]:
     if v is None:
         return v
@@ -352,6 +442,9 @@ class Encounter(Strict):
     setting: Literal["office", "facility"]
     date_of_service: dt.date
     payer: Optional[Payer] = None
+    patient: Optional[Patient] = None  # demographics for the 837 (never read by the rules)
+    rendering_provider: Optional[Provider] = None  # 837P loop 2310B; default: the X12 config
+    attending_provider: Optional[Provider] = None  # 837I loop 2310A; default: the X12 config
     diagnoses: list[str] = Field(min_length=1)
     administrations: list[Administration] = Field(default_factory=list)
     services: list[Service] = Field(default_factory=list)
@@ -404,6 +497,9 @@ class Encounter(Strict):
                     amount = getattr(drug, field)
                     if amount is not None and amount.value.as_tuple().exponent < -6:  # type: ignore[operator]
                         raise PathError(("administrations", i, "drugs", j, field, "value"), "more than 6 decimals")
+        if self.patient is not None and self.patient.birth_date > self.date_of_service:
+            raise PathError(("patient", "birth_date"),
+                            f"{self.patient.birth_date} is after the date of service {self.date_of_service}")
         if self.payer and self.payer.coverage_start and self.payer.coverage_end:
             if self.payer.coverage_end < self.payer.coverage_start:
                 raise PathError(("payer", "coverage_end"), "coverage ends before it starts")
