@@ -55,7 +55,7 @@ def test_each_ndc_of_a_line_gets_its_own_lin_ctp(setting: str, kind: str) -> Non
     assert len(drug) == 1 and drug[0].units == 50
     items = [(it.ndc, it.units, it.quantity.value, it.quantity.unit) for it in drug[0].ndc_items]
     assert items == [("50242006001", 10, 4, "ML"), ("50242006101", 40, 16, "ML")]
-    text = to_837(claim, loaded.encounter, load_config(CONFIG), kind=kind)
+    text = to_837(claim, loaded.encounter, load_config(CONFIG), kind=kind, zero_charges=True, placeholders=True)
     out = io.StringIO()
     ok = pyx12.x12n_document.x12n_document(pyx12.params.params(), io.StringIO(text), io.StringIO(), None, None, out)
     assert ok, out.getvalue()
@@ -73,7 +73,7 @@ def test_note_mode_keeps_one_loop_with_the_first_ndc(tmp_path: Path) -> None:
     cfg_file.write_text(CONFIG.read_text(encoding="utf-8") + '\n[lines]\nndc_multiple = "note"\n', encoding="utf-8")
     loaded = validate_doc(_avastin("office"))
     claim = code_encounters([loaded])[0]
-    text = to_837(claim, loaded.encounter, load_config(cfg_file), kind="P")
+    text = to_837(claim, loaded.encounter, load_config(cfg_file), kind="P", zero_charges=True, placeholders=True)
     loops = [lp for lp in _loops(text) if lp[0] == "J9035"]
     assert loops == [("J9035", 50, "50242006001", "4", "ML")]
     assert "ALSO NDC 50242006101" in text.upper()

@@ -27,7 +27,7 @@ TIME_MINUTES = {"s": Decimal(1) / 60, "min": Decimal(1), "h": Decimal(60), "hr":
 STATUS = {"not-done": "not_done", "entered-in-error": "entered_in_error", "on-hold": "on_hold", "in-progress": "in_progress",
           "unknown": "unknown"}
 ADMIN_EXTENSIONS = ("purpose", "primary_reason", "separate_access_reason", "pump", "research", "lesions")
-DRUG_EXTENSIONS = ("container", "discarded", "supplied_by", "kind", "manufacturer")
+DRUG_EXTENSIONS = ("container", "discarded", "supplied_by", "kind", "manufacturer", "acquired_340b")
 
 
 def _num(value: Any) -> Optional[Decimal]:
@@ -116,7 +116,9 @@ def _infuse_over(ma: dict, dosage: dict) -> Optional[Decimal]:
     for holder in (ma, dosage):
         for e in holder.get("extension") or []:
             url = str(e.get("url", "")).lower() if isinstance(e, dict) else ""
-            if url.rstrip("/").endswith(("infuseover", "infuse-over", "infuse_over", "infusion-duration", "infusionduration")):
+            # Oracle Health (Cerner) R4: https://fhir-ehr.cerner.com/r4/StructureDefinition/infuse-over-time
+            if url.rstrip("/").endswith(("infuseover", "infuse-over", "infuse_over", "infuse-over-time", "infuseovertime",
+                                         "infusion-duration", "infusionduration")):
                 q = e.get("valueDuration") or e.get("valueQuantity")
                 value, unit = (_num(q.get("value")), _unit(q)) if isinstance(q, dict) else (None, None)
                 if value is not None and unit in TIME_MINUTES:
