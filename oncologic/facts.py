@@ -8,7 +8,8 @@ Numbering is batch-first: encounter ``E`` is 1..N in the batch; administrations 
 1..n in a canonical order (start, stop, route, contents, id) so that the order of the input
 list never changes a code; drugs keep their position in the bag; access sites are numbered by
 name. Times are integer minutes from the encounter's first start; amounts are integers in a
-fixed small unit (mcg, ul, unit, uci).
+fixed small unit (mcg, ul, unit, uci; for a drug code whose amounts need it, a thousandth of
+mcg, unit or uci: ng, munit, nci).
 """
 
 from __future__ import annotations
@@ -48,16 +49,71 @@ UNIT_SCALE: dict[str, tuple[str, int]] = {
 MAX_INT = 2**31 - 1
 
 
-def scaled(amount: Amount, path: tuple) -> tuple[int, str]:
-    """An input amount as (integer in the small unit, dimension); exact or an InputError."""
+# a dimension whose input unit is the small unit itself (mcg, units, uCi) gets a finer grid, one
+# thousandth of it, for the drug codes whose amounts need it (issue #13: 118.9 uCi, 157.5 mcg):
+# any amount written with up to three decimals is then exact. encodings/drugs/precision.lp scales
+# the reference amounts (billing units, crosswalk item amounts) of those codes to the finer grid.
+FINE_DIM: dict[str, str] = {"mcg": "ng", "unit": "munit", "uci": "nci"}
+
+
+def scaled(amount: Amount, path: tuple, fine: bool = False, direction: str = "exact") -> tuple[int, str, bool]:
+    """An input amount as (integer in the small unit, dimension, rounded?). ``fine`` uses the
+    dimension's finer grid (FINE_DIM). An amount finer than the grid is never rejected: it is
+    rounded in ``direction`` ("up" for doses, "down" for discarded amounts and container sizes;
+    units are rounded up and waste down anyway, so the billing units do not change) and the
+    caller reports it."""
     dim, mult = UNIT_SCALE[amount.unit]
+    if fine and dim in FINE_DIM:
+        dim, mult = FINE_DIM[dim], mult * 1000
     value = amount.value * mult
-    if value != value.to_integral_value():
-        raise InputError([(fmt_path(path), f"{amount.value} {amount.unit} is finer than the engine's precision (1 {dim})")])
-    out = int(value)
+    whole = value.to_integral_value(rounding="ROUND_CEILING" if direction == "up" else "ROUND_FLOOR")
+    rounded = whole != value
+    out = int(whole)
     if out > MAX_INT:
         raise InputError([(fmt_path(path), f"{amount.value} {amount.unit} is too large")])
-    return out, dim
+    return out, dim, rounded
+
+
+def _needs_fine(amount: Amount) -> bool:
+    dim, mult = UNIT_SCALE[amount.unit]
+    value = amount.value * mult
+    return dim in FINE_DIM and value != value.to_integral_value()
+
+
+def _fine_keys(enc: Encounter, loaded: Loaded) -> set[tuple[str, str]]:
+    """(drug key, dimension) pairs whose amounts use the finer grid: some amount of that code in
+    that dimension is not a whole number of the small unit, and all of them (and the sum of the
+    doses) still fit the solver's integers on the finer grid."""
+    amounts: dict[tuple[str, str], list] = {}
+    for idx, adm in enumerate(enc.administrations):
+        for d, drug in enumerate(adm.drugs):
+            key = drug.hcpcs or loaded.resolved.get((idx, d)) or drug.ndc or ""
+            parts = [drug.dose, drug.discarded, drug.container.size if drug.container else None]
+            for part in parts:
+                if part is not None:
+                    amounts.setdefault((key, UNIT_SCALE[part.unit][0]), []).append(part)
+    fine = set()
+    for (key, dim), parts in amounts.items():
+        if dim not in FINE_DIM or not any(_needs_fine(p) for p in parts):
+            continue
+        if sum(p.value * UNIT_SCALE[p.unit][1] * 1000 for p in parts) <= MAX_INT:
+            fine.add((key, dim))
+    return fine
+
+
+def _amount(add, grids: set, fine_keys: set, e: int, a: int, d: int, code, fkey: str, part: Amount,
+            path: tuple, direction: str, what: str) -> tuple[int, str]:
+    """One amount of a drug as an integer fact value; records the finer grid of its code
+    (amount_grid/4) and an amount that had to be rounded (amount_rounded/5)."""
+    base = UNIT_SCALE[part.unit][0]
+    fine = (fkey, base) in fine_keys
+    amt, dim, rounded = scaled(part, path, fine, direction)
+    if fine and code and (code, base) not in grids:
+        grids.add((code, base))
+        add(("amount_grid", (e, code, Const(base), Const(dim))))
+    if rounded:
+        add(("amount_rounded", (e, a, d, Const(what), f"{part.value} {part.unit}")))
+    return amt, dim
 
 
 def yyyymmdd(day: dt.date) -> int:
@@ -236,6 +292,8 @@ def encounter_facts(loaded: Loaded, e: int, policies: tuple[str, ...] = ()) -> t
 
     # substance identity within the encounter: same code and same (lower-cased) name
     substance_ids: dict[tuple[str, str], int] = {}
+    fine_keys = _fine_keys(enc, loaded)
+    grids: set = set()
 
     for a, idx in enumerate(_canonical_order(enc), start=1):
         adm = enc.administrations[idx]
@@ -288,18 +346,19 @@ def encounter_facts(loaded: Loaded, e: int, policies: tuple[str, ...] = ()) -> t
             if drug.kind:
                 add(("drug_kind", (e, a, d, Const(drug.kind))))
             _source_facts(add, ctx, loaded, e, a, d, idx, drug)
+            fkey = code or drug.ndc or ""
             if drug.dose is not None:
-                amt, dim = scaled(drug.dose, dpath + ("dose",))
+                amt, dim = _amount(add, grids, fine_keys, e, a, d, code, fkey, drug.dose, dpath + ("dose",), "up", "dose")
                 add(("dose", (e, a, d, amt, Const(dim))))
             if drug.container is not None:
                 add(("container", (e, a, d, Const(drug.container.type))))
                 if drug.container.size is not None:
-                    amt, dim = scaled(drug.container.size, dpath + ("container", "size"))
+                    amt, dim = _amount(add, grids, fine_keys, e, a, d, code, fkey, drug.container.size, dpath + ("container", "size"), "down", "container_size")
                     add(("container_size", (e, a, d, amt, Const(dim))))
                 if drug.container.count is not None:
                     add(("container_count", (e, a, d, drug.container.count)))
             if drug.discarded is not None:
-                amt, dim = scaled(drug.discarded, dpath + ("discarded",))
+                amt, dim = _amount(add, grids, fine_keys, e, a, d, code, fkey, drug.discarded, dpath + ("discarded",), "down", "discarded")
                 add(("discarded", (e, a, d, amt, Const(dim))))
             add(("supplied_by", (e, a, d, Const(drug.supplied_by))))
             if drug.acquired_340b is not None:

@@ -13,7 +13,7 @@ import re
 from decimal import Decimal
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_serializer, model_validator
 
 # ---------------------------------------------------------------------------------------------
 # value formats
@@ -589,6 +589,16 @@ class AspLimit(BaseModel):
     quarter: str
 
 
+class NdcItem(BaseModel):
+    """One NDC of a line that draws on several (issue #13): its share of the line's billing units
+    and its own quantity in the unit of its package."""
+
+    model_config = ConfigDict(defer_build=True)
+    ndc: str
+    units: int
+    quantity: Optional[NdcQuantity] = None
+
+
 class Payment(BaseModel):
     """The expected Medicare payment of a line (or the sum over a claim's lines): money as decimal
     strings with 2 decimals ("123.45"); an amount is None when it cannot be computed, and
@@ -623,6 +633,8 @@ class Line(BaseModel):
     diagnoses: list[str] = Field(default_factory=list)
     ndc: Optional[str] = None
     ndc_quantity: Optional[NdcQuantity] = None
+    # every NDC of a line that draws on more than one (the first is ``ndc``); absent otherwise
+    ndc_items: Optional[list[NdcItem]] = None
     note: Optional[str] = None
     asp_limit: Optional[AspLimit] = None
     test_result: Optional[TestResult] = None
@@ -631,6 +643,13 @@ class Line(BaseModel):
     charge: Optional[str] = None
     payment: Optional[Payment] = None
     why: Why
+
+    @model_serializer(mode="wrap")
+    def _drop_empty_items(self, handler):
+        data = handler(self)
+        if data.get("ndc_items") is None:
+            data.pop("ndc_items", None)
+        return data
 
 
 class NotBilled(BaseModel):

@@ -17,13 +17,14 @@ from typing import Any, Iterable, Optional
 from .engine import Answer, Program
 from .explain import plain, reasons
 from .facts import Const, Context, Fn
-from .model import AtStake, Claim, Finding, Line, NdcQuantity, NotBilled, Payment, TestResult, Why
+from .model import AtStake, Claim, Finding, Line, NdcItem, NdcQuantity, NotBilled, Payment, TestResult, Why
 
 # Claim order of modifiers: pricing (25, 53) and distinct-service modifiers before the
 # informational ones (waste, 340B, clinical trial). Unknown modifiers follow, alphabetically.
 MODIFIER_ORDER = ["25", "53", "59", "XE", "XP", "XS", "XU", "JW", "JZ", "JG", "TB", "Q0", "Q1"]
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 _DIM_WORDS = {"mcg": "mcg", "ul": "mL", "unit": "units", "uci": "uCi", "each": "each"}
+_FINE_WORDS = {"ng": "mcg", "munit": "units", "nci": "uCi"}
 
 
 @lru_cache(maxsize=4096, typed=True)  # pure; amounts repeat across a batch (speed only)
@@ -35,6 +36,14 @@ def amount_text(value: Any, dim: str) -> str:
         return f"{_num(Decimal(value) / 1000)} mg"
     if dim == "ul":
         return f"{_num(Decimal(value) / 1000)} mL"
+    if dim == "uci" and value >= 1000:
+        return f"{_num(Decimal(value) / 1000)} mCi"
+    if dim == "nci" and value >= 1_000_000:
+        return f"{_num(Decimal(value) / 1_000_000)} mCi"
+    if dim in _FINE_WORDS:  # a thousandth of mcg, unit, uCi (decimal doses, facts.FINE_DIM)
+        if dim == "ng" and value >= 1_000_000:
+            return f"{_num(Decimal(value) / 1_000_000)} mg"
+        return f"{_num(Decimal(value) / 1000)} {_FINE_WORDS[dim]}"
     return f"{value} {_DIM_WORDS.get(dim, dim)}"
 
 
@@ -151,6 +160,9 @@ def _build_claim(prog: Program, ans: Answer, ctx: Context) -> Claim:
     qtys: dict[Any, tuple[int, str]] = {}
     for key, qty, unit in ans.atoms.get("line_ndc_qty", []):
         qtys.setdefault(key, (qty, unit.name if isinstance(unit, Const) else str(unit)))
+    ndc_items: dict[Any, list[tuple]] = {}
+    for key, ndc, share, qty, unit in ans.atoms.get("line_ndc_item", []):
+        ndc_items.setdefault(key, []).append((ndc, share, qty, unit.name if isinstance(unit, Const) else str(unit)))
     amounts: dict[Any, tuple[int, str]] = {}
     for key, per_unit, version in ans.atoms.get("line_amount", []):
         amounts.setdefault(key, (per_unit, version))
@@ -181,6 +193,7 @@ def _build_claim(prog: Program, ans: Answer, ctx: Context) -> Claim:
                 diagnoses=dx,
                 ndc=ndcs.get(key),
                 ndc_quantity=NdcQuantity(value=_qty_value(qty[0]), unit=qty[1]) if qty else None,
+                ndc_items=_ndc_items(ndc_items.get(key), ndcs.get(key)),
                 note="; ".join(sorted(set(notes[key]))) if key in notes else None,
                 asp_limit=_asp(amounts.get(key), g["units"]),
                 test_result=tests.get(key),
@@ -353,6 +366,15 @@ def _asp(amount, units: int):
 
 def _name(value: Any) -> str:
     return value.name if isinstance(value, Const) else str(value)
+
+
+def _ndc_items(items, first) -> Optional[list[NdcItem]]:
+    """The NDCs of a line that draws on several: the line's own NDC first, then by NDC."""
+    if not items:
+        return None
+    ordered = sorted(items, key=lambda it: (it[0] != first, it[0]))
+    return [NdcItem(ndc=n, units=share, quantity=NdcQuantity(value=_qty_value(q), unit=u) if q >= 0 else None)
+            for n, share, q, u in ordered]
 
 
 def _qty_value(thousandths: int):

@@ -86,11 +86,15 @@ def claim_resource(claim: Claim, enc: Encounter, cfg: Optional[X12Config] = None
         if institutional and ln.code in revenue:
             item["revenue"] = {"coding": [{"system": REVENUE, "code": revenue[ln.code]}]}
         if ln.ndc:
-            detail: dict[str, Any] = {"sequence": 1, "productOrService": {"coding": [{"system": NDC, "code": ln.ndc}]}}
-            if ln.ndc_quantity is not None:
-                detail["quantity"] = {"value": ln.ndc_quantity.value, "unit": ln.ndc_quantity.unit,
-                                      "system": "http://unitsofmeasure.org", "code": NDC_UNITS[ln.ndc_quantity.unit]}
-            item["detail"] = [detail]
+            # one detail per NDC: the line's own, then the others of a line that draws on several
+            pairs = [(it.ndc, it.quantity) for it in ln.ndc_items] if ln.ndc_items else [(ln.ndc, ln.ndc_quantity)]
+            item["detail"] = []
+            for seq, (ndc, qty) in enumerate(pairs, start=1):
+                detail: dict[str, Any] = {"sequence": seq, "productOrService": {"coding": [{"system": NDC, "code": ndc}]}}
+                if qty is not None:
+                    detail["quantity"] = {"value": qty.value, "unit": qty.unit,
+                                          "system": "http://unitsofmeasure.org", "code": NDC_UNITS[qty.unit]}
+                item["detail"].append(detail)
         if ln.note:
             item["extension"].append({"url": EXT + "note", "valueString": ln.note})
         if ln.asp_limit is not None:

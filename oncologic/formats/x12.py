@@ -110,6 +110,10 @@ class X12Config:
     subscriber_zip: str = "212010000"
     charges: dict[str, Decimal] = field(default_factory=dict)  # per-unit charge by code; default 0
     revenue_codes: dict[str, str] = field(default_factory=dict)  # facility lines the engine maps to none
+    # a line that draws on several NDCs: "split" = one 2400 loop per NDC (each with its LIN/CTP and
+    # its share of the units; loop 2410 occurs once per 2400 in the 837P/837I TR3s), "note" = one
+    # 2400 with the first NDC and the others in the note (Palmetto JM, domain-rules 7.21)
+    ndc_multiple: str = "split"
 
 
 # the provider written with placeholders=True when neither the encounter nor the config names one
@@ -126,10 +130,30 @@ _SECTIONS = {
                          "city": "billing_city", "state": "billing_state", "zip": "billing_zip"},
     "attending": {"last_name": "attending_last", "first_name": "attending_first", "npi": "attending_npi"},
     "payer": {"name": "payer_name", "id": "payer_id"},
+    "lines": {"ndc_multiple": "ndc_multiple"},
     "subscriber": {"last_name": "subscriber_last", "first_name": "subscriber_first", "birth_date": "subscriber_dob",
                    "sex": "subscriber_sex", "address": "subscriber_address", "city": "subscriber_city",
                    "state": "subscriber_state", "zip": "subscriber_zip"},
 }
+
+
+def _service_lines(lines, charges, cfg: "X12Config"):
+    """(line, charge) per 2400 loop: a claim line that draws on several NDCs (Line.ndc_items) is one
+    loop per NDC with a share of the units, so that each NDC has its own LIN/CTP; an NDC whose share
+    is 0 units stays in the note of the line's first loop."""
+    for ln, charge in zip(lines, charges):
+        items = [it for it in (ln.ndc_items or []) if it.units > 0]
+        if cfg.ndc_multiple != "split" or len(items) < 2:
+            yield ln, charge
+            continue
+        per_unit = charge / ln.units if ln.units else Decimal(0)
+        note = ln.note
+        for it in items:
+            if note:
+                note = note.replace(f"also NDC {it.ndc}", "").replace("  ", " ").strip(" ;") or None
+        for it in items:
+            yield ln.model_copy(update={"units": it.units, "ndc": it.ndc, "ndc_quantity": it.quantity,
+                                        "note": note}), per_unit * it.units
 
 
 def load_config(path: Optional[str | Path]) -> X12Config:
@@ -190,6 +214,8 @@ def load_config(path: Optional[str | Path]) -> X12Config:
                     raise X12Error(f"{where}.{key}: an integer from 1 to 999999999")
             elif attr == "usage" and v not in ("T", "P"):
                 raise X12Error(f"{where}.{key}: T (test) or P (production)")
+            elif attr == "ndc_multiple" and v not in ("split", "note"):
+                raise X12Error(f"{where}.{key}: split (one 2400 loop per NDC) or note (first NDC, others in the note)")
             elif v is not None and not isinstance(v, (str, int)):
                 raise X12Error(f"{where}.{key}: a string")
             setattr(cfg, attr, v if attr == "control_number" or v is None else str(v))
@@ -533,6 +559,9 @@ def to_837(claim: Claim, enc: Encounter, cfg: Optional[X12Config] = None, kind: 
         raise X12Error(f"the claim has {len(dxs)} diagnoses; an 837 carries at most 12 in one HI segment")
     revenue = {**revenue_map(claim), **cfg.revenue_codes}
     charges = line_charges(claim, cfg, zero_charges)
+    # a line that draws on several NDCs is one 2400 loop per NDC (``_service_lines``)
+    service = list(_service_lines(claim.lines, charges, cfg))
+    out_lines, charges = [ln for ln, _c in service], [c for _ln, c in service]
     patient = _patient(enc, cfg, placeholders)
     provider, provider_npi = _provider(enc, cfg, kind, placeholders)
 
@@ -574,7 +603,7 @@ def to_837(claim: Claim, enc: Encounter, cfg: Optional[X12Config] = None, kind: 
     total = sum(charges, Decimal(0))
     claim_id = clean(claim.encounter, 38) or "CLAIM"
     notes: list[tuple[Any, str, str]] = []  # (line, SV1/SV2 description, the rest)
-    for ln in claim.lines:
+    for ln in out_lines:
         head, rest = split_note(ln.note, 80) if ln.note else ("", "")
         notes.append((ln, head, rest))
     if kind == "P":
@@ -624,8 +653,8 @@ def to_837(claim: Claim, enc: Encounter, cfg: Optional[X12Config] = None, kind: 
         w.seg("NM1", "82", "1", *_name_elements(provider), "XX", clean(provider_npi, 10))
 
     # 2400 service lines
-    for (ln, head, rest), charge in zip(notes, charges):
-        w.seg("LX", ln.line)
+    for lx, ((ln, head, rest), charge) in enumerate(zip(notes, charges), start=1):
+        w.seg("LX", lx)
         proc = ["HC", ln.code, *[clean(m, 2) for m in ln.modifiers[:4]]]
         if head:
             proc += [""] * (6 - len(proc)) + [head]
