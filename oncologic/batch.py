@@ -14,7 +14,7 @@ Output, one line per input record, numbered from 1 in input order::
      "problems":[{"path":"administrations[0].route","message":"..."}]}}
 
 Error kinds: ``input`` (the InputError problems, with field paths), ``too_large`` (more
-administrations than ``max_administrations``), ``timeout`` (coding it alone took longer than
+administrations than ``max_administrations``, or past another limit of :mod:`oncologic.limits`), ``timeout`` (coding it alone took longer than
 ``time_limit`` seconds), ``engine`` (the engine failed on this encounter alone), ``crash`` (the
 worker process died while coding this encounter alone, e.g. past ``memory_limit_mb``).
 
@@ -69,7 +69,7 @@ class BatchOptions:
     workers: int = 0  # 0 = code in this process (no time limit); N >= 1 = N worker processes
     chunk_size: int = 250
     time_limit: float = 10.0  # seconds one encounter may take alone
-    max_administrations: int = 1000
+    max_administrations: Optional[int] = None  # None: ONCOLOGIC_MAX_ADMINISTRATIONS, else 1000 (oncologic/limits.py)
     memory_limit_mb: int = 4096  # address-space limit of a worker process (0 = none)
     recycle_after: int = 50_000  # encounters per worker process before it is replaced
     recycle_rss_mb: int = 100  # resident size (after returning freed memory) past which a worker retires
@@ -203,24 +203,42 @@ def _encounter_id(data: Any) -> Optional[str]:
     return None
 
 
-def _parse(item: Item) -> tuple[Any, Optional[Out]]:
+def _parse(item: Item, limit: Any = None) -> tuple[Any, Optional[Out]]:
     rec, source, text = item
     if text.startswith("\x01"):  # mapped from FHIR (oncologic/formats/fhir_batch.py)
         return json.loads(text[1:]).get("document"), None
     if text.startswith("\x00"):
         return None, error_line(rec, source, None, "input", [("(file)", text[1:])])
+    from .load import InputError, parse_document, parse_json
+
     try:
         if source.endswith((".yaml", ".yml")):
-            from .load import InputError, parse_document
+            return parse_document(text, source, limit), None
+        return parse_json(text, source, limit), None
+    except InputError as exc:
+        problems = exc.problems
+        if exc.kind == "input" and _binary(text):
+            problems = [("(document)", "the record is not text: it holds control bytes (" + _sample(text)
+                         + "), not a JSON object; is the file binary or truncated?")] + list(problems)
+        return None, error_line(rec, source, None, exc.kind, problems)
 
-            try:
-                return parse_document(text, source), None
-            except InputError as exc:
-                return None, error_line(rec, source, None, "input", exc.problems)
-        return json.loads(text), None
-    except ValueError as exc:  # json.JSONDecodeError
-        msg = f"invalid JSON at column {exc.colno}: {exc.msg}" if hasattr(exc, "colno") else f"invalid JSON: {exc}"
-        return None, error_line(rec, source, None, "input", [("(document)", msg)])
+
+def _binary(text: str) -> bool:
+    """The record holds control bytes other than tab, newline and carriage return."""
+    return any(ord(c) < 32 and c not in "\t\n\r" for c in text[:4096]) or "\ufffd" in text[:4096]
+
+
+def _sample(text: str) -> str:
+    from .load import safe_text
+
+    head = text.strip()[:12]
+    return "starts " + safe_text(repr(head))
+
+
+def _limits_of(opts: "BatchOptions") -> Any:
+    from .limits import Limits
+
+    return Limits.current(max_administrations=opts.max_administrations)
 
 
 _SITES: dict[str, Any] = {}
@@ -250,29 +268,22 @@ def code_records(items: Sequence[Item], opts: BatchOptions) -> list[Out]:
         if _text.startswith("\x01"):
             from .formats.fhir_batch import load_record
 
-            fl, fid, problems, fwarn = load_record(_text, site_of(opts))
+            fl, fid, problems, fwarn, fkind = load_record(_text, site_of(opts))
             if fl is None:
-                out[pos] = error_line(rec, source, fid, "input", problems, fwarn)
+                out[pos] = error_line(rec, source, fid, fkind, problems, fwarn)
             else:
                 valid.append((pos, fl, fid))
             continue
-        data, err = _parse(item)
+        limit = _limits_of(opts)
+        data, err = _parse(item, limit)
         if err is not None:
             out[pos] = err
             continue
         enc_id = _encounter_id(data)
-        admins = data.get("administrations") if isinstance(data, dict) else None
-        if isinstance(admins, list) and len(admins) > opts.max_administrations:
-            out[pos] = error_line(
-                rec, source, enc_id, "too_large",
-                [("administrations", f"{len(admins)} administrations; a batch codes at most {opts.max_administrations} "
-                  "per encounter (--max-administrations); code it alone with `oncologic solve`")],
-            )
-            continue
         try:
-            loaded = validate(data, site=site_of(opts))
-        except InputError as exc:
-            out[pos] = error_line(rec, source, enc_id, "input", exc.problems)
+            loaded = validate(data, site=site_of(opts), limit=limit)
+        except InputError as exc:  # LimitError: kind too_large
+            out[pos] = error_line(rec, source, enc_id, exc.kind, exc.problems)
             continue
         valid.append((pos, loaded, enc_id))
     if valid:
@@ -308,10 +319,13 @@ def _failure_line(item: Item, exc: BaseException) -> Out:
     from .load import InputError
 
     rec, source, text = item
-    data, _err = _parse(item)
+    try:
+        data, _err = _parse(item)
+    except Exception:  # noqa: BLE001 - the failure itself is reported below
+        data = None
     enc_id = _encounter_id(data)
     if isinstance(exc, InputError):
-        return error_line(rec, source, enc_id, "input", exc.problems)
+        return error_line(rec, source, enc_id, exc.kind, exc.problems)
     return error_line(rec, source, enc_id, "engine", [("(encounter)", f"{type(exc).__name__}: {exc}")])
 
 

@@ -184,8 +184,11 @@ class Administration(Strict):
             return v
         if isinstance(v, dt.datetime):
             return v.isoformat(timespec="minutes")
-        if isinstance(v, int) and not isinstance(v, bool):  # YAML 1.1 reads 09:00 as sexagesimal 540
-            return f"{v // 60:02d}:{v % 60:02d}"
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            # 900 is not 09:00 (and a YAML 1.1 reader gives 540 for an unquoted 09:00): a number
+            # is never guessed into a clock time
+            raise ValueError(f'{v!r} is a number, not a time: write the time as text, "HH:MM" (e.g. "09:00") '
+                             'or an ISO datetime "2026-03-04T23:40"')
         if not isinstance(v, str):
             raise ValueError('a time is "HH:MM" or an ISO datetime "2026-03-04T23:40"')
         if _TIME_RE.fullmatch(v.strip()) or _CLOCK_OFFSET_RE.fullmatch(v.strip()):

@@ -34,6 +34,10 @@ def audit(encounter: str, posted: str, claim_id, source: str, policy: str, switc
 
     Exit status: 0 when the posted claim matches, 1 when there are gaps (or a claim belongs to
     another patient or date), 2 on bad input."""
+    from ..cli import check_policy, check_switches
+
+    check_policy(policy)
+    check_switches(switches)
     if Path(encounter).is_dir() or encounter.endswith((".jsonl", ".ndjson")):
         _audit_folder(encounter, posted, policy, as_json, no_fixes)
         return

@@ -21,6 +21,9 @@ from ..cli import _fail_input, load_input, site_option
 def report(infile: str, output: str, source: str, batch, policy: str, site=None) -> None:
     """Write a timeline of one encounter (IN: JSON/YAML, or a FHIR Bundle with --from fhir), or a
     summary page of a batch (IN: JSON Lines) with every encounter's timeline linked."""
+    from ..cli import check_policy
+
+    check_policy(policy)
     from ..engine import EncodingError
     from ..formats.site import load_site
     from ..load import InputError
