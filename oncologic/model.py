@@ -177,6 +177,14 @@ class Administration(Strict):
     research: Optional[Literal["investigational", "routine"]] = None
     lesions: Optional[int] = Field(default=None, ge=1)
 
+    @field_validator("access", mode="before")
+    @classmethod
+    def _access(cls, v: Any) -> Any:
+        if isinstance(v, str) and not v.strip():
+            raise ValueError('an access id names the line (e.g. "port"); an empty one says nothing: leave access out '
+                             'for the default "main"')
+        return v.strip() if isinstance(v, str) else v
+
     @field_validator("start", "stop", mode="before")
     @classmethod
     def _time(cls, v: Any) -> Any:
@@ -371,6 +379,10 @@ class Encounter(Strict):
         if self.payer and self.payer.coverage_start and self.payer.coverage_end:
             if self.payer.coverage_end < self.payer.coverage_start:
                 raise PathError(("payer", "coverage_end"), "coverage ends before it starts")
+        for i, auth in enumerate(self.authorizations):
+            if auth.start and auth.end and auth.end < auth.start:
+                raise PathError(("authorizations", i, "end"),
+                                f"the authorization ends ({auth.end}) before it starts ({auth.start}): no date is inside it")
         return self
 
 
