@@ -139,6 +139,8 @@ def iter_records(source: str | Path) -> Iterator[Item]:
                 text = p.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
                 text = "\x00" + f"cannot read: {getattr(exc, 'strerror', None) or exc}"
+            if text[:1] == "\x01" or (text[:1] == "\x00" and not text.startswith("\x00cannot read: ")):
+                text = " " + text
             yield n, p.name, text
         return
     try:
@@ -157,6 +159,8 @@ def _lines(fh, name: str) -> Iterator[Item]:
         if not line.strip():
             continue
         n += 1
+        if line[:1] in ("\x00", "\x01"):  # never mistaken for the reader's own markers (unreadable, FHIR)
+            line = " " + line
         yield n, f"{name}:{lineno}", line
 
 

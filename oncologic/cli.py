@@ -240,7 +240,8 @@ def solve(file: str, as_json: bool, policy: str, rules: tuple[str, ...], switche
             sys.exit(EXIT_BAD_INPUT)
         click.echo(text, nl=False)
         return
-    click.echo(claim_json(claim) if fmt == "json" else claim_table(claim), nl=False)
+    # the table goes to a terminal: no input string reaches it raw (ids, names, notes)
+    click.echo(claim_json(claim) if fmt == "json" else safe_text(claim_table(claim)), nl=False)
 
 
 @main.command()

@@ -18,6 +18,7 @@ def test(paths: tuple[str, ...], keywords: tuple[str, ...], verbose: bool) -> No
 
     The same files run under pytest through the plugin oncologic installs."""
     from ..cases import CaseFileError, discover, load_cases, report, run_cases, select
+    from ..load import safe_text
 
     roots = [Path(p) for p in paths] or [Path("tests/cases")]
     if not paths and not roots[0].is_dir():
@@ -32,7 +33,7 @@ def test(paths: tuple[str, ...], keywords: tuple[str, ...], verbose: bool) -> No
         except CaseFileError as exc:
             problems.append(str(exc))
     for p in problems:
-        click.echo(f"error: {p}", err=True)
+        click.echo(f"error: {safe_text(p)}", err=True)
     chosen = select(cases, keywords)
     if not chosen:
         click.echo("no cases selected" + (f" by -k {' '.join(keywords)}" if keywords else ""), err=True)
@@ -42,11 +43,11 @@ def test(paths: tuple[str, ...], keywords: tuple[str, ...], verbose: bool) -> No
     skipped = [o for o in outcomes if o.skipped and not o.failures]
     for o in outcomes:
         if o.failures:
-            click.echo(report(o))
+            click.echo(safe_text(report(o)))
             click.echo("")
         elif verbose:
             status = f"SKIP ({o.skipped})" if o.skipped else "PASS"
-            click.echo(f"{status} {o.case.id}")
+            click.echo(safe_text(f"{status} {o.case.id}"))
     passed = len(outcomes) - len(failed) - len(skipped)
     summary = f"{passed} passed, {len(failed)} failed, {len(skipped)} skipped ({len(files)} file(s))"
     click.echo(("FAILED: " if failed or problems else "OK: ") + summary)
