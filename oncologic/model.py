@@ -1,6 +1,6 @@
 """The contract as pydantic models: the encounter oncologic reads and the claim it writes.
 
-This module is the executable form of ``shared/spec/encounter-format.md``. Every field named
+This module is the executable form of ``docs/encounter-format.md``. Every field named
 there is accepted under its name. Validation here is about the *shape* of the input (types,
 formats, times in order, unique ids); whether a code exists in the reference data is checked in
 :mod:`oncologic.load`, and every coding decision is made by the encodings.
