@@ -10,6 +10,14 @@ import click
 EXIT_BAD_INPUT = 2
 
 
+def echo_err(text) -> None:
+    """Print one message to standard error with its control characters escaped (untrusted input
+    never reaches the terminal raw; oncologic.load.safe_text)."""
+    from .load import safe_text
+
+    click.echo(safe_text(text), err=True)
+
+
 def _fail_input(exc) -> None:
     from .load import safe_text
 
@@ -121,7 +129,7 @@ def check_policy(policy: str | None, option: str = "--policy") -> None:
     known = policy_names()
     if policy not in known:
         what = "an empty name" if not policy.strip() else repr(policy)
-        click.echo(f"error: {option}: {what} is not a payer policy profile (valid: {', '.join(known)})", err=True)
+        click.echo(f"error: {option}: unknown policy profile {what} (valid: {', '.join(known)})", err=True)
         sys.exit(EXIT_BAD_INPUT)
 
 

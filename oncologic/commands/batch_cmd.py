@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from ..cli import check_policy, check_switches, policy_option, switch_option
+from ..cli import check_policy, check_switches, policy_option, switch_option, echo_err
 
 
 @click.command("batch")
@@ -82,6 +82,6 @@ def batch(infile, output, workers, resume, policy, rules, switches, chunk_size, 
         else:
             summary = run_batch(infile, output, opts, resume=resume, progress=progress)
     except BatchError as exc:
-        click.echo(f"error: {exc}", err=True)
+        echo_err(f"error: {exc}")
         sys.exit(2)
     click.echo(summary.render(), err=True, nl=False)

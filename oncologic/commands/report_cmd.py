@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ..cli import _fail_input, load_input, site_option
+from ..cli import _fail_input, load_input, site_option, echo_err
 
 
 @click.command("report")
@@ -41,11 +41,11 @@ def report(infile: str, output: str, source: str, batch, policy: str, site=None)
         sys.exit(2)
     for item in loaded:
         for warning in item.warnings:
-            click.echo(f"warning: {warning}", err=True)
+            echo_err(f"warning: {warning}")
     try:
         sessions = code_sessions(loaded, policy=policy)
     except (EncodingError, ValueError) as exc:
-        click.echo(f"error: {exc}", err=True)
+        echo_err(f"error: {exc}")
         sys.exit(2)
     text = batch_report(sessions) if batch else single_report(sessions[0])
     try:

@@ -19,13 +19,13 @@ def rules(as_json: bool, family: str | None, policy: str | None, extra: tuple[st
     from ..engine import EncodingError, load_program
     from ..solver import rule_paths
 
-    from ..cli import check_policy
+    from ..cli import check_policy, echo_err
 
     check_policy(policy)
     try:
         prog = load_program(rule_paths(policy, extra))
     except (EncodingError, ValueError) as exc:
-        click.echo(f"error: {exc}", err=True)
+        echo_err(f"error: {exc}")
         sys.exit(2)
     seen: dict[str, dict] = {}
     for r in prog.rules:
