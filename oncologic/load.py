@@ -119,13 +119,15 @@ def _too_deep(source: str, limit: int) -> LimitError:
 
 
 def check_structure(doc: Any, source: str = "", duplicates: dict[int, list[str]] | None = None,
-                    limit: _limits.Limits | None = None) -> None:
+                    limit: _limits.Limits | None = None) -> int:
     """Reject a parsed document nested deeper than ``max_depth`` or holding more than
     ``max_values`` values, and one whose objects repeat a key (``duplicates``, from the JSON
-    pair hook). Iterative: the check itself never recurses."""
+    pair hook). Iterative: the check itself never recurses. Returns the number of keys of its
+    objects."""
     lim = limit or _limits.Limits.current()
     stack: list[tuple[Any, Loc]] = [(doc, ())]
     count = 0
+    keys = 0
     while stack:
         node, loc = stack.pop()
         count += 1
@@ -135,8 +137,9 @@ def check_structure(doc: Any, source: str = "", duplicates: dict[int, list[str]]
             if len(loc) >= lim.max_depth:
                 raise _too_deep(source, lim.max_depth)
             if duplicates and id(node) in duplicates:
-                keys = duplicates[id(node)]
-                raise InputError([(fmt_path(loc + (k,)), f"duplicate key {k!r}: an object gives each field once (which value is meant is ambiguous)") for k in keys], source)
+                repeated = duplicates[id(node)]
+                raise InputError([(fmt_path(loc + (k,)), f"duplicate key {k!r}: an object gives each field once (which value is meant is ambiguous)") for k in repeated], source)
+            keys += len(node)
             for key, value in node.items():
                 if isinstance(value, (dict, list)):
                     stack.append((value, loc + (str(key),)))
@@ -150,6 +153,7 @@ def check_structure(doc: Any, source: str = "", duplicates: dict[int, list[str]]
                     stack.append((value, loc + (i,)))
                 else:
                     count += 1
+    return keys
 
 
 def _check_size(text: str, source: str, lim: _limits.Limits) -> None:
@@ -164,9 +168,13 @@ def parse_json(text: str, source: str = "", limit: _limits.Limits | None = None)
     Raises InputError (LimitError past a limit)."""
     lim = limit or _limits.Limits.current()
     _check_size(text, source, lim)
-    dups = _Duplicates()
     try:
-        doc = json.loads(text, object_pairs_hook=dups.hook)
+        doc = json.loads(text, object_pairs_hook=_pairs)
+    except _DuplicateKey:
+        # read again, slowly, to name the object that repeats a key
+        dups = _Duplicates()
+        check_structure(json.loads(text, object_pairs_hook=dups.hook), source, dups.found, lim)
+        raise InputError([("(document)", "a key is given twice in one object")], source) from None  # pragma: no cover
     except json.JSONDecodeError as exc:
         msg = f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         raise InputError([("(document)", msg)], source) from None
@@ -174,8 +182,42 @@ def parse_json(text: str, source: str = "", limit: _limits.Limits | None = None)
         raise _too_deep(source, lim.max_depth) from None
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits
         raise InputError([("(document)", f"invalid JSON: {exc}")], source) from None
-    check_structure(doc, source, dups.found, lim)
+    _check_fast(doc, source, lim)
     return doc
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _pairs(pairs: list) -> dict:
+    """The JSON object hook of the fast path: a dict, or _DuplicateKey when a key repeats."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise _DuplicateKey
+    return out
+
+
+def _check_fast(doc: Any, source: str, lim: _limits.Limits) -> None:
+    """:func:`check_structure` without paths (depth and values only): the path is worked out
+    only for a document that breaks a limit."""
+    stack = [(doc, 0)]
+    pop, push = stack.pop, stack.append
+    count = 0
+    while stack:
+        node, depth = pop()
+        kind = type(node)
+        if kind is not dict and kind is not list:
+            continue
+        if depth >= lim.max_depth:
+            raise _too_deep(source, lim.max_depth)
+        count += len(node)
+        if count > lim.max_values:
+            check_structure(doc, source, None, lim)
+        for value in (node.values() if kind is dict else node):
+            kind = type(value)
+            if kind is dict or kind is list:
+                push((value, depth + 1))
 
 
 def _yaml_loader():
@@ -251,7 +293,7 @@ def parse_yaml(text: str, source: str = "", limit: _limits.Limits | None = None)
         raise _too_deep(source, lim.max_depth) from None
     except (ValueError, TypeError, OverflowError) as exc:  # a YAML scalar that cannot be built, e.g. 2026-02-30
         raise InputError([("(document)", f"invalid YAML value: {exc}")], source) from None
-    check_structure(doc, source, None, lim)
+    _check_fast(doc, source, lim)
     return doc
 
 
