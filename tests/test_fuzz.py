@@ -167,6 +167,26 @@ def test_batch_reader_gives_one_record_per_line(tmp_path_factory, lines):
 
 
 @fuzz(25)
+@given(st.lists(st.one_of(TEXT.map(lambda t: t.replace("\n", " ")), mutated(BUNDLE).map(json.dumps),
+                          st.sampled_from(['{"resourceType":"Patient","id":"p1"}', '{"resourceType":5}', "[]", "{}"])),
+                min_size=1, max_size=4))
+def test_fhir_batch_reader_gives_records_not_exceptions(tmp_path_factory, lines):
+    from oncologic.formats.fhir_batch import iter_fhir_records
+
+    path = tmp_path_factory.mktemp("fhirfuzz") / "in.ndjson"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8", errors="surrogateescape")
+    items = list(iter_fhir_records(path))
+    if any(x.strip() for x in lines):  # blank lines are not records
+        assert items, "every input gives at least one record (an error record when nothing maps)"
+    outs = code_records(items, BatchOptions(source_format="fhir"))
+    for line, _info in outs:
+        obj = json.loads(line)
+        assert ("claim" in obj) != ("error" in obj)
+        if "error" in obj:
+            assert obj["error"]["kind"] in ("input", "too_large"), obj
+
+
+@fuzz(25)
 @given(st.one_of(TEXT, mutated(SEED).map(json.dumps), mutated(BUNDLE).map(json.dumps)),
        st.sampled_from([("solve",), ("solve", "--json"), ("solve", "--from", "fhir"), ("explain", "--line", "1")]))
 def test_cli_exit_status_is_0_or_2(tmp_path_factory, text, command):
