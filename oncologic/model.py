@@ -98,7 +98,7 @@ class Amount(Strict):
 class Container(Strict):
     type: Literal["single_dose", "multi_dose"]
     size: Optional[Amount] = None
-    count: Optional[int] = Field(default=None, ge=1)
+    count: Optional[int] = Field(default=None, ge=1, le=10_000)
 
 
 class SourceCode(Strict):
@@ -175,7 +175,7 @@ class Administration(Strict):
     discontinued: Optional[str] = None
     pump: Optional[Literal["portable", "implantable"]] = None
     research: Optional[Literal["investigational", "routine"]] = None
-    lesions: Optional[int] = Field(default=None, ge=1)
+    lesions: Optional[int] = Field(default=None, ge=1, le=10_000)
 
     @field_validator("access", mode="before")
     @classmethod
@@ -263,8 +263,8 @@ class TreatmentPlan(Strict):
     id: Optional[str] = None
     regimen: Optional[str] = None
     drugs: list[str] = Field(default_factory=list)
-    cycle: Optional[int] = Field(default=None, ge=1)
-    planned_cycles: Optional[int] = Field(default=None, ge=1)
+    cycle: Optional[int] = Field(default=None, ge=1, le=10_000)
+    planned_cycles: Optional[int] = Field(default=None, ge=1, le=10_000)
     diagnoses: list[str] = Field(default_factory=list)
     modifications: list[PlanModification] = Field(default_factory=list)
 
@@ -291,8 +291,8 @@ class Authorization(Strict):
     codes: list[str] = Field(default_factory=list)
     start: Optional[dt.date] = None
     end: Optional[dt.date] = None
-    units: Optional[int] = Field(default=None, ge=0)
-    units_used: Optional[int] = Field(default=None, ge=0)
+    units: Optional[int] = Field(default=None, ge=0, le=2**31 - 1)
+    units_used: Optional[int] = Field(default=None, ge=0, le=2**31 - 1)
 
 
 class NotAdministered(Strict):
@@ -364,6 +364,10 @@ class Encounter(Strict):
             seen[adm.id] = i
         for i, adm in enumerate(self.administrations):
             start = absolute_time(self.date_of_service, adm.start)
+            for name, moment in (("start", start), ("stop", absolute_time(self.date_of_service, adm.stop) if adm.stop else None)):
+                if moment is not None and abs((moment.date() - self.date_of_service).days) > MAX_DAYS_FROM_SERVICE:
+                    raise PathError(("administrations", i, name), f"{getattr(adm, name)} is more than {MAX_DAYS_FROM_SERVICE} days "
+                                    f"from the date of service {self.date_of_service}: it cannot belong to this encounter")
             if adm.stop is not None:
                 stop = absolute_time(self.date_of_service, adm.stop)
                 if stop < start:
@@ -409,6 +413,11 @@ class Encounter(Strict):
                     zone = ZoneInfo(zone_name)
                 local = moment.astimezone(zone).replace(tzinfo=None)
                 setattr(adm, name, local.isoformat(timespec="minutes"))
+
+
+# a time further than this from the date of service is rejected (closer, but on another day than
+# the date of service or the next: the ADMIN_DATE_FAR finding, encodings/claim/consistency.lp)
+MAX_DAYS_FROM_SERVICE = 366
 
 
 class PathError(ValueError):

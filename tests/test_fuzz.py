@@ -58,6 +58,21 @@ JSON_VALUES = st.recursive(SCALARS, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)), max_leaves=12)
 
 
+def _field_names() -> list[str]:
+    from oncologic.model import Claim, Encounter
+
+    names: set[str] = set()
+    for model in (Encounter, Claim):
+        schema = model.model_json_schema()
+        for obj in [schema, *schema.get("$defs", {}).values()]:
+            names.update(obj.get("properties", {}))
+    return sorted(names)
+
+
+# an added key is a field of the contract half of the time (an unknown one otherwise)
+KEYS = st.one_of(st.sampled_from(_field_names()), st.text(max_size=12))
+
+
 def _paths(node, here=()):
     yield here
     if isinstance(node, dict):
@@ -86,7 +101,7 @@ def mutated(draw, base):
         elif action == "delete":
             del parent[path[-1]]
         elif isinstance(parent, dict):
-            parent[draw(st.text(max_size=12))] = draw(JSON_VALUES)
+            parent[draw(KEYS)] = draw(JSON_VALUES)
         else:
             parent.append(draw(JSON_VALUES))
     return doc

@@ -228,6 +228,24 @@ def test_five_day_infusion_outside_a_pump():
     assert "INFUSION_DAYS_NO_PUMP" not in codes(claim_of(data))
 
 
+@pytest.mark.parametrize("where,change,path", [
+    ("admin", {"route": "intralesional", "lesions": 2**40}, "administrations[0].lesions"),
+    ("drug", {"container": {"type": "single_dose", "size": {"value": 100, "unit": "mg"}, "count": 2**40}},
+     "administrations[0].drugs[0].container.count"),
+    ("drug", {"container": {"type": "single_dose", "size": {"value": 2_000_000, "unit": "mg"}, "count": 5000}},
+     "administrations[0].drugs[0].container"),
+    ("admin", {"stop": "9999-12-31T23:59"}, "administrations[0].stop"),
+    ("enc", {"treatment_plan": {"cycle": 2**63}}, "treatment_plan.cycle"),
+    ("enc", {"authorizations": [{"number": "A", "units": 2**40}]}, "authorizations[0].units"),
+], ids=["lesions", "count", "opened", "year-9999", "cycle", "auth-units"])
+def test_numbers_past_the_engine_range_are_input_errors(tmp_path, where, change, path):
+    # was: OverflowError traceback (a clingo integer is 32 bits), or a wrapped product in the rules
+    data = _first_admin(**change) if where == "admin" else _first_drug(**change) if where == "drug" else doc(**change)
+    res = run("solve", write(tmp_path, "n.json", data))
+    assert res.exit_code == 2, res.output
+    assert path + ":" in res.stderr and "Traceback" not in res.output
+
+
 def test_a_normal_encounter_gets_none_of_the_consistency_findings():
     claim = claim_of(doc())
     assert not {c for c in codes(claim)} & {"INFUSION_ZERO_MINUTES", "INFUSION_DAYS_NO_PUMP", "ADMIN_DATE_FAR",
