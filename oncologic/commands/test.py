@@ -13,7 +13,12 @@ import click
 @click.option("-k", "keywords", multiple=True, metavar="NAME",
               help="Run only cases whose 'file.yaml::name' contains NAME (case-insensitive; repeatable; 'not NAME' excludes).")
 @click.option("-v", "--verbose", is_flag=True, help="List every case with its result.")
-def test(paths: tuple[str, ...], keywords: tuple[str, ...], verbose: bool) -> None:
+@click.option("--coverage", "show_coverage", is_flag=True,
+              help="After the run, list which rule ids the cases exercise and which none does.")
+@click.option("--coverage-json", "coverage_json", type=click.Path(dir_okay=False), default=None,
+              help="Write the rule coverage (every rule id, its places, the cases that fired it) as JSON to this file.")
+def test(paths: tuple[str, ...], keywords: tuple[str, ...], verbose: bool, show_coverage: bool = False,
+         coverage_json: str | None = None) -> None:
     """Run YAML case files (default: tests/cases); exit status 1 when a case fails.
 
     The same files run under pytest through the plugin oncologic installs."""
@@ -48,6 +53,16 @@ def test(paths: tuple[str, ...], keywords: tuple[str, ...], verbose: bool) -> No
         elif verbose:
             status = f"SKIP ({o.skipped})" if o.skipped else "PASS"
             click.echo(safe_text(f"{status} {o.case.id}"))
+    if show_coverage or coverage_json:
+        import json
+
+        from ..cases import coverage
+
+        cov = coverage(outcomes)
+        if show_coverage:
+            click.echo(cov.render())
+        if coverage_json:
+            Path(coverage_json).write_text(json.dumps(cov.to_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
     passed = len(outcomes) - len(failed) - len(skipped)
     summary = f"{passed} passed, {len(failed)} failed, {len(skipped)} skipped ({len(files)} file(s))"
     click.echo(("FAILED: " if failed or problems else "OK: ") + summary)
