@@ -151,9 +151,28 @@ def iter_records(source: str | Path) -> Iterator[Item]:
         yield from _lines(fh, str(source))
 
 
+def _bounded_lines(fh) -> Iterator[str]:
+    """The lines of ``fh``; a line longer than the ``max_input_bytes`` limit is cut just past it
+    (so the record gets its too_large error) and the rest of it is skipped unread into memory."""
+    from .limits import value
+
+    cap = value("max_input_bytes") + 1
+    while True:
+        line = fh.readline(cap)
+        if not line:
+            return
+        newline = "\n" if isinstance(line, str) else b"\n"
+        if len(line) >= cap and not line.endswith(newline):
+            while True:  # skip the rest of the long line
+                rest = fh.readline(1 << 20)
+                if not rest or rest.endswith(newline):
+                    break
+        yield line
+
+
 def _lines(fh, name: str) -> Iterator[Item]:
     n = 0
-    for lineno, line in enumerate(fh, start=1):
+    for lineno, line in enumerate(_bounded_lines(fh), start=1):
         if lineno == 1 and line.startswith("\ufeff"):
             line = line[1:]
         if not line.strip():
@@ -173,7 +192,7 @@ def count_records(source: str | Path) -> Optional[int]:
         return sum(1 for p in path.iterdir() if p.is_file() and p.suffix.lower() in DOC_SUFFIXES)
     n = 0
     with open(path, "rb") as fh:
-        for line in fh:
+        for line in _bounded_lines(fh):  # a huge line is counted without being read whole
             n += bool(line.strip())
     return n
 

@@ -85,12 +85,21 @@ class Loaded:
 
 
 def read_text(path: str) -> tuple[str, str]:
-    """The text of FILE (``-`` = standard input) and a display name."""
+    """The text of FILE (``-`` = standard input) and a display name. A file past the
+    ``max_input_bytes`` limit is refused before it is read (LimitError)."""
+    lim = _limits.value("max_input_bytes")
     if path == "-":
-        return sys.stdin.read(), "<stdin>"
+        text = sys.stdin.read(lim + 1)
+        _check_size(text, "<stdin>", _limits.Limits.current())
+        return text, "<stdin>"
     try:
+        import os
+
+        size = os.stat(path).st_size
+        if size > lim:
+            raise LimitError([("(document)", _limits.message("max_input_bytes", f"the file is {size:,} bytes", lim))], path)
         with open(path, encoding="utf-8") as fh:
-            return fh.read(), path
+            return fh.read(lim + 1), path
     except OSError as exc:
         raise InputError([("(file)", f"cannot read: {exc.strerror}")], path) from None
     except UnicodeDecodeError:
@@ -163,7 +172,7 @@ def _check_size(text: str, source: str, lim: _limits.Limits) -> None:
     # a character is at least one byte: only a long text needs its exact UTF-8 size
     if len(text) > lim.max_input_bytes or (len(text) * 4 > lim.max_input_bytes and len(text.encode("utf-8", "surrogateescape")) > lim.max_input_bytes):
         size = len(text.encode("utf-8", "surrogateescape"))
-        raise LimitError([("(document)", _limits.message("max_input_bytes", f"the document is {size:,} bytes", lim.max_input_bytes))], source)
+        raise LimitError([("(document)", _limits.message("max_input_bytes", f"the document has {size:,} bytes or more", lim.max_input_bytes))], source)
 
 
 def parse_json(text: str, source: str = "", limit: _limits.Limits | None = None) -> Any:

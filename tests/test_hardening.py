@@ -115,6 +115,17 @@ def test_drugs_and_input_size_limits(tmp_path, monkeypatch):
     assert res.exit_code == 2 and "max_input_bytes" in res.stderr
 
 
+def test_a_batch_line_past_the_size_limit_is_one_record(tmp_path, monkeypatch):
+    monkeypatch.setenv("ONCOLOGIC_MAX_INPUT_BYTES", "2000")
+    src = write(tmp_path, "in.jsonl", "\n".join([json.dumps(doc(id="A")), json.dumps(doc(id="B", pad="x" * 50_000)),
+                                                 json.dumps(doc(id="C"))]) + "\n")
+    out = tmp_path / "out.jsonl"
+    run_batch(src, out, BatchOptions(), progress=False)
+    recs = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r.get("encounter") for r in recs] == ["A", None, "C"]
+    assert recs[1]["error"]["kind"] == "too_large" and recs[1]["source"].endswith(":2")
+
+
 def test_limits_on_fhir_input_and_case_files(tmp_path):
     res = run("solve", "--from", "fhir", write(tmp_path, "b.json", '{"resourceType":"Bundle","entry":' + "[" * 200 + "]" * 200 + "}"))
     assert res.exit_code == 2 and "max_depth" in res.stderr
