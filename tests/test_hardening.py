@@ -221,6 +221,24 @@ def test_contradictions_are_error_findings(data, code, rule):
     assert not claim.clean  # was: a clean claim (a 2027-dated line on a 2026 claim, a 0-minute "push")
 
 
+def test_a_pump_disconnect_days_later_belongs_to_the_encounter():
+    # the 46-hour 5-FU pump is disconnected and the port flushed on day 3: not a far-away date
+    data = _first_admin(stop="10:00", pump=None)
+    data["administrations"] += [
+        {"id": "pump", "route": "iv_infusion", "start": "10:00", "stop": "2026-07-17T08:00", "pump": "portable",
+         "drugs": [{"hcpcs": "J9190", "dose": {"value": 2400, "unit": "mg"}}]},
+        {"id": "flush", "route": "port_flush", "start": "2026-07-17T08:30",
+         "drugs": [{"hcpcs": "J1644", "dose": {"value": 500, "unit": "units"}}]},
+    ]
+    assert "ADMIN_DATE_FAR" not in codes(claim_of(data))
+    without_pump = copy.deepcopy(data)
+    del without_pump["administrations"][1]
+    assert codes(claim_of(without_pump))["ADMIN_DATE_FAR"].why.from_[0] == "flush"
+    much_later = copy.deepcopy(data)
+    much_later["administrations"][2]["start"] = "2027-05-14T09:00"
+    assert codes(claim_of(much_later))["ADMIN_DATE_FAR"].why.from_[0] == "flush"
+
+
 def test_container_in_ml_against_a_dose_in_mg_is_a_finding():
     claim = claim_of(_first_drug(container={"type": "single_dose", "size": {"value": 20, "unit": "mL"}},
                                  discarded={"value": 5, "unit": "mg"}))
