@@ -7,6 +7,8 @@ A case file is a YAML list (or a mapping with ``cases:``) of cases::
       policy: medicare                 # optional profile (encodings/policies/NAME.lp); null = none
       switches: [label_hydration_integral]   # optional per-case policy switches (decisions.md)
       rules_files: [my_rules.lp]       # optional extra rule files, relative to the case file
+      site: site.toml                  # optional site configuration (docs/site.md), relative to
+                                       #   the case file, or inline as a mapping of its keys
       encounter: {...}                 # or  encounter_file: ../../examples/x.yaml
       expect:
         lines:                         # the claim's lines, exactly, in order
@@ -154,6 +156,18 @@ def load_cases(path: Path) -> list[Case]:
             )
         )
     return out
+
+
+def _case_site(case: Case) -> Any:
+    """The case's site configuration: a TOML file next to the case, or the keys inline."""
+    site = case.data.get("site")
+    if site is None:
+        return None
+    from .formats.site import load_site, parse_site
+
+    if isinstance(site, dict):
+        return parse_site(site, case.path.parent, f"{case.path.name}: site")
+    return load_site(case.path.parent / str(site))
 
 
 def encounter_document(case: Case) -> Any:
@@ -450,7 +464,7 @@ def run_cases(cases: list[Case]) -> list[Outcome]:
                 )
                 continue
         try:
-            loaded = validate(encounter_document(case), case.id)
+            loaded = validate(encounter_document(case), case.id, site=_case_site(case))
         except InputError as exc:
             want = case.data.get("error")
             if want is None:

@@ -66,8 +66,20 @@ def solve_batch(
         fs, ctx = encounter_facts(loaded, e, switches)
         facts.extend(fs)
         contexts.append(ctx)
+    facts += site_batch_facts(batch, facts, extra)
     prog, answers = engine.solve(facts, extra, strict=strict)
     return prog, answers, contexts
+
+
+def site_batch_facts(batch: Sequence[Loaded], facts: list, extra: Sequence[Path]) -> list:
+    """The charge master and fee schedule rows of the batch's sites (facts.site_facts)."""
+    if not any(getattr(getattr(b, "site", None), "has_charges", False) or getattr(getattr(b, "site", None), "has_fee_schedule", False)
+               for b in batch):
+        return []
+    from . import engine
+    from .facts import site_facts
+
+    return site_facts(list(batch), facts, engine.program_codes(engine.load_program(extra)))
 
 
 def code_one(loaded: Loaded, **kw) -> Claim:

@@ -302,7 +302,8 @@ def test_control_characters_never_reach_the_terminal(tmp_path):
 def test_x12_member_id_with_delimiters_is_an_error(tmp_path):
     data = doc()
     data["payer"]["member_id"] = "1EG4*TE5~MK72"
-    res = run("solve", write(tmp_path, "m.json", data), "--format", "x12-837p", "--config", CONFIG)
+    res = run("solve", write(tmp_path, "m.json", data), "--format", "x12-837p", "--config", CONFIG,
+              "--zero-charges", "--placeholders")
     assert res.exit_code == 2 and "payer.member_id" in res.stderr and "delimiters" in res.stderr
 
 

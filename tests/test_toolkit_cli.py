@@ -185,7 +185,7 @@ def test_every_switch_of_decisions_md_has_policy_cases():
     switches = _decision_switches()
     assert {"label_hydration_integral", "no_jw_jz", "partial_overlap_concurrent"} <= switches  # the tables were read
     used: set[str] = set()
-    for path in (ROOT / "tests" / "cases" / "policies").glob("*.yaml"):
+    for path in (ROOT / "tests" / "cases").rglob("*.yaml"):  # policies/, and a rule family's own cases
         for case in load_cases(path):
             used.update(case.switches)
             used.update(case.data.get("requires_switches") or [])
@@ -193,7 +193,7 @@ def test_every_switch_of_decisions_md_has_policy_cases():
                   "distinct_modifier_59", "discontinued_modifier_53", "noc_units_by_container",
                   "sponsor_drug_shown_noncovered", "no_jw_jz"}
     missing = (switches | documented) - used - PENDING_SWITCHES
-    assert not missing, f"switches without a case in tests/cases/policies: {sorted(missing)}"
+    assert not missing, f"switches without a case in tests/cases: {sorted(missing)}"
     # and every switch a rule tests is documented in docs/decisions.md
     undocumented = known_switches() - switches
     assert not undocumented, f"switches missing from docs/decisions.md: {sorted(undocumented)}"

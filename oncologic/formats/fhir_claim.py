@@ -44,9 +44,17 @@ def claim_resource(claim: Claim, enc: Encounter, cfg: Optional[X12Config] = None
     institutional = claim.setting == "facility"
     dxs = claim_diagnoses(claim, enc)
     revenue = {**revenue_map(claim), **cfg.revenue_codes}
-    created = (cfg.created or enc.date_of_service.isoformat())[:10]
+    created = (cfg.created if cfg.created and cfg.created != "now" else enc.date_of_service.isoformat())[:10]
     patient: dict[str, Any] = {"resourceType": "Patient", "id": "patient",
                                "name": [{"family": cfg.subscriber_last, "given": [cfg.subscriber_first]}]}
+    pt = getattr(enc, "patient", None)
+    if pt is not None:  # the encounter's demographics (US Core Patient shape)
+        patient["name"] = [{"family": pt.name.last, "given": [g for g in (pt.name.first, pt.name.middle) if g]}]
+        patient["birthDate"] = pt.birth_date.isoformat()
+        patient["gender"] = {"F": "female", "M": "male"}.get(pt.sex, "unknown")
+        if pt.address is not None:
+            patient["address"] = [{"line": list(pt.address.lines), "city": pt.address.city, "state": pt.address.state,
+                                   "postalCode": pt.address.postal_code}]
     provider = {"resourceType": "Organization", "id": "provider", "name": cfg.billing_name,
                 "identifier": [{"system": "http://hl7.org/fhir/sid/us-npi", "value": cfg.billing_npi}]}
     payer_name = cfg.payer_name or (enc.payer.name if enc.payer and enc.payer.name else "payer")
@@ -57,7 +65,8 @@ def claim_resource(claim: Claim, enc: Encounter, cfg: Optional[X12Config] = None
     items = []
     total = Decimal(0)
     for ln in claim.lines:
-        charge = cfg.charges.get(ln.code, Decimal(0)) * ln.units
+        own = getattr(ln, "charge", None)  # the line's charge-master charge, else the config's per-unit amount
+        charge = Decimal(str(own)) if own is not None else cfg.charges.get(ln.code, Decimal(0)) * ln.units
         total += charge
         item: dict[str, Any] = {
             "sequence": ln.line,
