@@ -14,7 +14,7 @@ Output, one line per input record, numbered from 1 in input order::
      "problems":[{"path":"administrations[0].route","message":"..."}]}}
 
 Error kinds: ``input`` (the InputError problems, with field paths), ``too_large`` (more
-administrations than ``max_administrations``), ``timeout`` (coding it alone took longer than
+administrations than ``max_administrations``, or past another limit of :mod:`oncologic.limits`), ``timeout`` (coding it alone took longer than
 ``time_limit`` seconds), ``engine`` (the engine failed on this encounter alone), ``crash`` (the
 worker process died while coding this encounter alone, e.g. past ``memory_limit_mb``).
 
@@ -71,7 +71,7 @@ class BatchOptions:
     workers: int = 0  # 0 = code in this process (no time limit); N >= 1 = N worker processes
     chunk_size: int = 250
     time_limit: float = 10.0  # seconds one encounter may take alone
-    max_administrations: int = 1000
+    max_administrations: Optional[int] = None  # None: ONCOLOGIC_MAX_ADMINISTRATIONS, else 1000 (oncologic/limits.py)
     memory_limit_mb: int = 4096  # address-space limit of a worker process (0 = none)
     recycle_after: int = 50_000  # encounters per worker process before it is replaced
     recycle_rss_mb: int = 100  # resident size (after returning freed memory) past which a worker retires
@@ -175,6 +175,8 @@ def iter_records(source: str | Path) -> Iterator[Item]:
                 text = p.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
                 text = "\x00" + f"cannot read: {getattr(exc, 'strerror', None) or exc}"
+            if text[:1] == "\x01" or (text[:1] == "\x00" and not text.startswith("\x00cannot read: ")):
+                text = " " + text
             yield n, p.name, text
         return
     try:
@@ -185,14 +187,35 @@ def iter_records(source: str | Path) -> Iterator[Item]:
         yield from _lines(fh, str(source))
 
 
+def _bounded_lines(fh) -> Iterator[str]:
+    """The lines of ``fh``; a line longer than the ``max_input_bytes`` limit is cut just past it
+    (so the record gets its too_large error) and the rest of it is skipped unread into memory."""
+    from .limits import value
+
+    cap = value("max_input_bytes") + 1
+    while True:
+        line = fh.readline(cap)
+        if not line:
+            return
+        newline = "\n" if isinstance(line, str) else b"\n"
+        if len(line) >= cap and not line.endswith(newline):
+            while True:  # skip the rest of the long line
+                rest = fh.readline(1 << 20)
+                if not rest or rest.endswith(newline):
+                    break
+        yield line
+
+
 def _lines(fh, name: str) -> Iterator[Item]:
     n = 0
-    for lineno, line in enumerate(fh, start=1):
+    for lineno, line in enumerate(_bounded_lines(fh), start=1):
         if lineno == 1 and line.startswith("\ufeff"):
             line = line[1:]
         if not line.strip():
             continue
         n += 1
+        if line[:1] in ("\x00", "\x01"):  # never mistaken for the reader's own markers (unreadable, FHIR)
+            line = " " + line
         yield n, f"{name}:{lineno}", line
 
 
@@ -205,7 +228,7 @@ def count_records(source: str | Path) -> Optional[int]:
         return sum(1 for p in path.iterdir() if p.is_file() and p.suffix.lower() in DOC_SUFFIXES)
     n = 0
     with open(path, "rb") as fh:
-        for line in fh:
+        for line in _bounded_lines(fh):  # a huge line is counted without being read whole
             n += bool(line.strip())
     return n
 
@@ -239,24 +262,42 @@ def _encounter_id(data: Any) -> Optional[str]:
     return None
 
 
-def _parse(item: Item) -> tuple[Any, Optional[Out]]:
+def _parse(item: Item, limit: Any = None) -> tuple[Any, Optional[Out]]:
     rec, source, text = item
     if text.startswith("\x01"):  # mapped from FHIR (oncologic/formats/fhir_batch.py)
         return json.loads(text[1:]).get("document"), None
     if text.startswith("\x00"):
         return None, error_line(rec, source, None, "input", [("(file)", text[1:])])
+    from .load import InputError, parse_document, parse_json
+
     try:
         if source.endswith((".yaml", ".yml")):
-            from .load import InputError, parse_document
+            return parse_document(text, source, limit), None
+        return parse_json(text, source, limit), None
+    except InputError as exc:
+        problems = exc.problems
+        if exc.kind == "input" and _binary(text):
+            problems = [("(document)", "the record is not text: it holds control bytes (" + _sample(text)
+                         + "), not a JSON object; is the file binary or truncated?")] + list(problems)
+        return None, error_line(rec, source, None, exc.kind, problems)
 
-            try:
-                return parse_document(text, source), None
-            except InputError as exc:
-                return None, error_line(rec, source, None, "input", exc.problems)
-        return json.loads(text), None
-    except ValueError as exc:  # json.JSONDecodeError
-        msg = f"invalid JSON at column {exc.colno}: {exc.msg}" if hasattr(exc, "colno") else f"invalid JSON: {exc}"
-        return None, error_line(rec, source, None, "input", [("(document)", msg)])
+
+def _binary(text: str) -> bool:
+    """The record holds control bytes other than tab, newline and carriage return."""
+    return any(ord(c) < 32 and c not in "\t\n\r" for c in text[:4096]) or "\ufffd" in text[:4096]
+
+
+def _sample(text: str) -> str:
+    from .load import safe_text
+
+    head = text.strip()[:12]
+    return "starts " + safe_text(repr(head))
+
+
+def _limits_of(opts: "BatchOptions") -> Any:
+    from .limits import Limits
+
+    return Limits.current(max_administrations=opts.max_administrations)
 
 
 _SITES: dict[str, Any] = {}
@@ -286,29 +327,22 @@ def code_records(items: Sequence[Item], opts: BatchOptions) -> list[Out]:
         if _text.startswith("\x01"):
             from .formats.fhir_batch import load_record
 
-            fl, fid, problems, fwarn = load_record(_text, site_of(opts))
+            fl, fid, problems, fwarn, fkind = load_record(_text, site_of(opts))
             if fl is None:
-                out[pos] = error_line(rec, source, fid, "input", problems, fwarn)
+                out[pos] = error_line(rec, source, fid, fkind, problems, fwarn)
             else:
                 valid.append((pos, fl, fid))
             continue
-        data, err = _parse(item)
+        limit = _limits_of(opts)
+        data, err = _parse(item, limit)
         if err is not None:
             out[pos] = err
             continue
         enc_id = _encounter_id(data)
-        admins = data.get("administrations") if isinstance(data, dict) else None
-        if isinstance(admins, list) and len(admins) > opts.max_administrations:
-            out[pos] = error_line(
-                rec, source, enc_id, "too_large",
-                [("administrations", f"{len(admins)} administrations; a batch codes at most {opts.max_administrations} "
-                  "per encounter (--max-administrations); code it alone with `oncologic solve`")],
-            )
-            continue
         try:
-            loaded = validate(data, site=site_of(opts))
-        except InputError as exc:
-            out[pos] = error_line(rec, source, enc_id, "input", exc.problems)
+            loaded = validate(data, site=site_of(opts), limit=limit)
+        except InputError as exc:  # LimitError: kind too_large
+            out[pos] = error_line(rec, source, enc_id, exc.kind, exc.problems)
             continue
         valid.append((pos, loaded, enc_id))
     if valid:
@@ -346,10 +380,13 @@ def _failure_line(item: Item, exc: BaseException) -> Out:
     from .load import InputError
 
     rec, source, text = item
-    data, _err = _parse(item)
+    try:
+        data, _err = _parse(item)
+    except Exception:  # noqa: BLE001 - the failure itself is reported below
+        data = None
     enc_id = _encounter_id(data)
     if isinstance(exc, InputError):
-        return error_line(rec, source, enc_id, "input", exc.problems)
+        return error_line(rec, source, enc_id, exc.kind, exc.problems)
     return error_line(rec, source, enc_id, "engine", [("(encounter)", f"{type(exc).__name__}: {exc}")])
 
 

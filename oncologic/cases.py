@@ -106,12 +106,15 @@ class CaseFileError(Exception):
 
 
 def load_cases(path: Path) -> list[Case]:
+    from .load import parse_yaml
+
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise CaseFileError(f"{path}: invalid YAML: {exc}") from None
-    except ValueError as exc:  # e.g. an impossible date such as 2026-02-30 in the YAML
-        raise CaseFileError(f"{path}: a value cannot be read: {exc}") from None
+        # the loader of encounter files: duplicate keys rejected, size limits, "09:00" as text
+        doc = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+    except InputError as exc:
+        raise CaseFileError(exc.render()) from None
+    except UnicodeDecodeError:
+        raise CaseFileError(f"{path}: not UTF-8 text") from None
     except OSError as exc:
         raise CaseFileError(f"{path}: cannot read: {exc.strerror}") from None
     if isinstance(doc, dict) and "cases" in doc:
@@ -171,8 +174,14 @@ def encounter_document(case: Case) -> Any:
     data = case.data
     if "encounter_file" in data:
         path = (case.path.parent / data["encounter_file"]).resolve()
+        from .load import parse_document
+
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+            doc = parse_document(path.read_text(encoding="utf-8"), str(path))
+        except InputError as exc:
+            raise CaseFileError(f"{case.id}: encounter_file {data['encounter_file']}: {exc.render()}") from None
+        except UnicodeDecodeError:
+            raise CaseFileError(f"{case.id}: encounter_file {data['encounter_file']}: not UTF-8 text") from None
         except OSError as exc:
             raise CaseFileError(f"{case.id}: encounter_file {data['encounter_file']}: {exc.strerror}") from None
         if "encounter" in data:  # overrides on top of the file

@@ -10,11 +10,35 @@ import click
 EXIT_BAD_INPUT = 2
 
 
+def echo_err(text) -> None:
+    """Print one message to standard error with its control characters escaped (untrusted input
+    never reaches the terminal raw; oncologic.load.safe_text)."""
+    from .load import safe_text
+
+    click.echo(safe_text(text), err=True)
+
+
 def _fail_input(exc) -> None:
+    from .load import safe_text
+
     for warning in getattr(exc, "warnings", ()):
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {safe_text(warning)}", err=True)
     click.echo(exc.render(), err=True)
     sys.exit(EXIT_BAD_INPUT)
+
+
+def check_output_flags(as_json: bool, fmt, config) -> str:
+    """The output format of solve; exit 2 when flags contradict each other (--json with another
+    --format, --config with an output that has no envelope)."""
+    if as_json and fmt not in (None, "json"):
+        click.echo(f"error: --json and --format {fmt} ask for two different outputs; give one of them", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    fmt = fmt or ("json" if as_json else "table")
+    if config is not None and fmt not in ("x12-837p", "x12-837i", "fhir-claim"):
+        click.echo(f"error: --config is the envelope of --format x12-837p, x12-837i or fhir-claim; the {fmt} output "
+                   "does not read it (drop --config or choose one of those formats)", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    return fmt
 
 
 # Commands that live in their own modules, loaded only when called (so --help stays instant).
@@ -55,6 +79,73 @@ class LazyGroup(click.Group):
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
+
+
+def policy_names() -> list[str]:
+    """The payer policy profiles shipped (encodings/policies/*.lp), without loading the engine."""
+    from pathlib import Path
+
+    return sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "encodings" / "policies").glob("*.lp"))
+
+
+def switch_names() -> list[str]:
+    """The policy switches the standard rules test (``policy(E,name)``), read from the rule files."""
+    from .cases import known_switches
+
+    return sorted(known_switches())
+
+
+class NamesOption(click.Option):
+    """An option whose help ends with the valid names, computed only when help is shown (so
+    that ``oncologic --help`` and every command stay instant)."""
+
+    def __init__(self, *args, names=None, **kwargs):
+        self._names = names
+        super().__init__(*args, **kwargs)
+
+    def get_help_record(self, ctx):
+        record = super().get_help_record(ctx)
+        if record is None or self._names is None:
+            return record
+        try:
+            names = ", ".join(self._names())
+        except Exception:  # noqa: BLE001 - help must print even from a broken install
+            return record
+        return record[0], f"{record[1]} Valid: {names}."
+
+
+def policy_option(help_text: str = "Payer policy profile (encodings/policies/NAME.lp).", default: str | None = "medicare"):
+    return click.option("--policy", default=default, show_default=default is not None, cls=NamesOption,
+                        names=policy_names, help=help_text)
+
+
+def switch_option(help_text: str = "Turn on one policy switch of docs/decisions.md for this run (repeatable)."):
+    return click.option("--switch", "switches", multiple=True, cls=NamesOption, names=switch_names, help=help_text)
+
+
+def check_policy(policy: str | None, option: str = "--policy") -> None:
+    """Exit 2 with a message when ``policy`` names no shipped profile (an empty name included)."""
+    if policy is None:
+        return
+    known = policy_names()
+    if policy not in known:
+        what = "an empty name" if not policy.strip() else repr(policy)
+        click.echo(f"error: {option}: unknown policy profile {what} (valid: {', '.join(known)})", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def check_switches(switches) -> None:
+    """Exit 2 with a message when a --switch names no policy switch."""
+    if not switches:
+        return
+    known = set(switch_names())
+    unknown = sorted(set(switches) - known)
+    if unknown:
+        from .load import safe_text
+
+        click.echo(f"error: --switch: unknown policy switch {safe_text(', '.join(repr(u) for u in unknown))} "
+                   f"(valid: {', '.join(sorted(known))})", err=True)
+        sys.exit(EXIT_BAD_INPUT)
 
 
 site_option = click.option(
@@ -106,9 +197,9 @@ def main() -> None:
 @main.command()
 @click.argument("file", type=click.Path(allow_dash=True))
 @click.option("--json", "as_json", is_flag=True, help="Print the claim JSON of the contract.")
-@click.option("--policy", default="medicare", show_default=True, help="Payer policy profile (encodings/policies/NAME.lp).")
+@policy_option()
 @click.option("--rules", "rules", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Extra rule file on top of the standard rules (repeatable).")
-@click.option("--switch", "switches", multiple=True, help="Turn on one policy switch of decisions.md for this run (repeatable).")
+@switch_option()
 @click.option("--from", "source", type=click.Choice(["native", "fhir"]), default="native", show_default=True, help="Input format: the contract's encounter, or a FHIR R4 Bundle (JSON).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "x12-837p", "x12-837i", "fhir-claim"]), default=None, help="Output format (default table; --json = json).")
 @click.option("--config", "config", type=click.Path(exists=True, dir_okay=False), default=None, help="Envelope config (TOML/YAML/JSON) for x12-837p/x12-837i/fhir-claim; see docs/formats.md.")
@@ -122,24 +213,20 @@ def solve(file: str, as_json: bool, policy: str, rules: tuple[str, ...], switche
           zero_charges: bool = False, placeholders: bool = False, control_number=None, counter_file=None) -> None:
     """Code one encounter (JSON or YAML; - for standard input)."""
     from .engine import EncodingError, StrictModeError
-    from .load import InputError
+    from .load import InputError, safe_text
     from .render import claim_json, claim_table
     from .solver import code_encounters
 
+    fmt = check_output_flags(as_json, fmt, config)
+    check_policy(policy)
+    check_switches(switches)
     try:
         loaded = load_input(file, source, site)
     except InputError as exc:
         _fail_input(exc)
         return
     for warning in loaded.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    if switches:
-        from .cases import known_switches
-
-        unknown = sorted(set(switches) - known_switches())
-        if unknown:
-            click.echo(f"--switch: unknown policy switch {', '.join(unknown)} (known: {', '.join(sorted(known_switches()))})", err=True)
-            sys.exit(EXIT_BAD_INPUT)
+        click.echo(f"warning: {safe_text(warning)}", err=True)
     try:
         claim = code_encounters([loaded], policy=policy, rules=rules, policies=[switches])[0]
     except InputError as exc:
@@ -147,9 +234,8 @@ def solve(file: str, as_json: bool, policy: str, rules: tuple[str, ...], switche
         return
     except (EncodingError, StrictModeError, ValueError) as exc:
         # a rule file that does not parse or breaks strict mode is bad input too (--rules, --policy)
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {safe_text(exc)}", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    fmt = fmt or ("json" if as_json else "table")
     if fmt in ("x12-837p", "x12-837i", "fhir-claim"):
         from .formats.x12 import X12Error, load_config
 
@@ -174,11 +260,12 @@ def solve(file: str, as_json: bool, policy: str, rules: tuple[str, ...], switche
                 if control_number is not None:
                     text = to_837(claim, loaded.encounter, cfg, kind=kind, **options)
         except X12Error as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {safe_text(exc)}", err=True)
             sys.exit(EXIT_BAD_INPUT)
         click.echo(text, nl=False)
         return
-    click.echo(claim_json(claim) if fmt == "json" else claim_table(claim), nl=False)
+    # the table goes to a terminal: no input string reaches it raw (ids, names, notes)
+    click.echo(claim_json(claim) if fmt == "json" else safe_text(claim_table(claim)), nl=False)
 
 
 @main.command()

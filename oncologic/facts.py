@@ -357,6 +357,10 @@ def encounter_facts(loaded: Loaded, e: int, policies: tuple[str, ...] = ()) -> t
                     add(("container_size", (e, a, d, amt, Const(dim))))
                 if drug.container.count is not None:
                     add(("container_count", (e, a, d, drug.container.count)))
+                    if drug.container.size is not None and amt * drug.container.count > MAX_INT:
+                        raise InputError([(fmt_path(dpath + ("container",)), f"{drug.container.count} containers of "
+                                           f"{drug.container.size.value} {drug.container.size.unit} is more than the engine "
+                                           "can count (the amount opened must stay below 2,147 kg, 2,147 L or 2.1e9 units)")])
             if drug.discarded is not None:
                 amt, dim = _amount(add, grids, fine_keys, e, a, d, code, fkey, drug.discarded, dpath + ("discarded",), "down", "discarded")
                 add(("discarded", (e, a, d, amt, Const(dim))))

@@ -1,6 +1,6 @@
 """The contract as pydantic models: the encounter oncologic reads and the claim it writes.
 
-This module is the executable form of ``shared/spec/encounter-format.md``. Every field named
+This module is the executable form of ``docs/encounter-format.md``. Every field named
 there is accepted under its name. Validation here is about the *shape* of the input (types,
 formats, times in order, unique ids); whether a code exists in the reference data is checked in
 :mod:`oncologic.load`, and every coding decision is made by the encodings.
@@ -98,7 +98,7 @@ class Amount(Strict):
 class Container(Strict):
     type: Literal["single_dose", "multi_dose"]
     size: Optional[Amount] = None
-    count: Optional[int] = Field(default=None, ge=1)
+    count: Optional[int] = Field(default=None, ge=1, le=10_000)
 
 
 class SourceCode(Strict):
@@ -178,7 +178,15 @@ class Administration(Strict):
     discontinued: Optional[str] = None
     pump: Optional[Literal["portable", "implantable"]] = None
     research: Optional[Literal["investigational", "routine"]] = None
-    lesions: Optional[int] = Field(default=None, ge=1)
+    lesions: Optional[int] = Field(default=None, ge=1, le=10_000)
+
+    @field_validator("access", mode="before")
+    @classmethod
+    def _access(cls, v: Any) -> Any:
+        if isinstance(v, str) and not v.strip():
+            raise ValueError('an access id names the line (e.g. "port"); an empty one says nothing: leave access out '
+                             'for the default "main"')
+        return v.strip() if isinstance(v, str) else v
 
     @field_validator("start", "stop", mode="before")
     @classmethod
@@ -187,8 +195,11 @@ class Administration(Strict):
             return v
         if isinstance(v, dt.datetime):
             return v.isoformat(timespec="minutes")
-        if isinstance(v, int) and not isinstance(v, bool):  # YAML 1.1 reads 09:00 as sexagesimal 540
-            return f"{v // 60:02d}:{v % 60:02d}"
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            # 900 is not 09:00 (and a YAML 1.1 reader gives 540 for an unquoted 09:00): a number
+            # is never guessed into a clock time
+            raise ValueError(f'{v!r} is a number, not a time: write the time as text, "HH:MM" (e.g. "09:00") '
+                             'or an ISO datetime "2026-03-04T23:40"')
         if not isinstance(v, str):
             raise ValueError('a time is "HH:MM" or an ISO datetime "2026-03-04T23:40"')
         if _TIME_RE.fullmatch(v.strip()) or _CLOCK_OFFSET_RE.fullmatch(v.strip()):
@@ -255,8 +266,8 @@ class TreatmentPlan(Strict):
     id: Optional[str] = None
     regimen: Optional[str] = None
     drugs: list[str] = Field(default_factory=list)
-    cycle: Optional[int] = Field(default=None, ge=1)
-    planned_cycles: Optional[int] = Field(default=None, ge=1)
+    cycle: Optional[int] = Field(default=None, ge=1, le=10_000)
+    planned_cycles: Optional[int] = Field(default=None, ge=1, le=10_000)
     diagnoses: list[str] = Field(default_factory=list)
     modifications: list[PlanModification] = Field(default_factory=list)
 
@@ -319,8 +330,8 @@ class Authorization(Strict):
     codes: list[str] = Field(default_factory=list)
     start: Optional[dt.date] = None
     end: Optional[dt.date] = None
-    units: Optional[int] = Field(default=None, ge=0)
-    units_used: Optional[int] = Field(default=None, ge=0)
+    units: Optional[int] = Field(default=None, ge=0, le=2**31 - 1)
+    units_used: Optional[int] = Field(default=None, ge=0, le=2**31 - 1)
 
 
 class NotAdministered(Strict):
@@ -485,6 +496,10 @@ class Encounter(Strict):
             seen[adm.id] = i
         for i, adm in enumerate(self.administrations):
             start = absolute_time(self.date_of_service, adm.start)
+            for name, moment in (("start", start), ("stop", absolute_time(self.date_of_service, adm.stop) if adm.stop else None)):
+                if moment is not None and abs((moment.date() - self.date_of_service).days) > MAX_DAYS_FROM_SERVICE:
+                    raise PathError(("administrations", i, name), f"{getattr(adm, name)} is more than {MAX_DAYS_FROM_SERVICE} days "
+                                    f"from the date of service {self.date_of_service}: it cannot belong to this encounter")
             if adm.stop is not None:
                 stop = absolute_time(self.date_of_service, adm.stop)
                 if stop < start:
@@ -503,6 +518,10 @@ class Encounter(Strict):
         if self.payer and self.payer.coverage_start and self.payer.coverage_end:
             if self.payer.coverage_end < self.payer.coverage_start:
                 raise PathError(("payer", "coverage_end"), "coverage ends before it starts")
+        for i, auth in enumerate(self.authorizations):
+            if auth.start and auth.end and auth.end < auth.start:
+                raise PathError(("authorizations", i, "end"),
+                                f"the authorization ends ({auth.end}) before it starts ({auth.start}): no date is inside it")
         return self
 
 
@@ -529,6 +548,11 @@ class Encounter(Strict):
                     zone = ZoneInfo(zone_name)
                 local = moment.astimezone(zone).replace(tzinfo=None)
                 setattr(adm, name, local.isoformat(timespec="minutes"))
+
+
+# a time further than this from the date of service is rejected (closer, but on another day than
+# the date of service or the next: the ADMIN_DATE_FAR finding, encodings/claim/consistency.lp)
+MAX_DAYS_FROM_SERVICE = 366
 
 
 class PathError(ValueError):

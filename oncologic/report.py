@@ -31,7 +31,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from .load import InputError, Loaded, read_text, validate
+from .load import InputError, Loaded, parse_json, read_text, validate
 from .model import Claim
 
 # display-only: show what the rules derived; decides nothing
@@ -556,9 +556,9 @@ def load_batch(path: str, site: Any = None) -> list[Loaded]:
         if not line.strip():
             continue
         try:
-            doc = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append((f"line {number}", f"invalid JSON: {exc.msg}"))
+            doc = parse_json(line, source)  # duplicate keys, size limits (oncologic.load)
+        except InputError as exc:
+            problems += [(f"line {number}: {p}", m) for p, m in exc.problems]
             continue
         try:
             out.append(validate(doc, f"{source}:{number}", site))

@@ -110,11 +110,12 @@ def encounters(draw):
         {"kind": "non_cancer_indication", "name": "rheumatoid arthritis"},
     ]), max_size=2, unique_by=lambda e: e["kind"]))
     if draw(st.booleans()):
+        start = draw(st.integers(-90, 5))  # an authorization never ends before it starts (rejected input)
         doc["authorizations"] = [{
             "number": "PA-OLD",
             "codes": draw(st.lists(st.sampled_from(["J9271", "J9263", "J2405", "J0640", "96413"]), min_size=1, max_size=2, unique=True)),
-            "start": (DOS + dt.timedelta(days=draw(st.integers(-90, 5)))).isoformat(),
-            "end": (DOS + dt.timedelta(days=draw(st.integers(-5, 90)))).isoformat(),
+            "start": (DOS + dt.timedelta(days=start)).isoformat(),
+            "end": (DOS + dt.timedelta(days=draw(st.integers(max(start, -5), 90)))).isoformat(),
             "units": draw(st.integers(0, 400)),
             "units_used": draw(st.integers(0, 300)),
         }]

@@ -103,7 +103,7 @@ def _synthetic(setting: str) -> tuple[Claim, object]:
     """A claim with every line feature the writer supports (the writer is a pure layer: it must
     render what it is given, whatever rules produced it)."""
     loaded = load_file(str(ROOT / "examples/seed_session.yaml"))
-    enc = loaded.encounter.model_copy(update={"setting": setting, "id": "ENC*1~X:Y^Z"})
+    enc = loaded.encounter.model_copy(update={"setting": setting, "id": "ENC-1"})
     why = Why(rule="test.rule", text="t", **{"from": ["oxali"]})
     day = enc.date_of_service
     lines = [
@@ -143,18 +143,39 @@ def test_every_line_feature_is_well_formed(setting: str, kind: str) -> None:
     lines = service_lines(text)
     assert [ln["code"] for ln in lines] == ["96413", "J9263", "J9999"]
     assert lines[1]["qty"] == "34"
-    # the untrusted id could not break the interchange
-    assert "CLM*ENC 1 X Y Z*" in text
+    assert "CLM*ENC-1*" in text
     if kind == "P":
         sv1 = [s for s in segs if s.startswith("SV1*")]
         assert sv1[2].split("*")[1].split(":")[6].startswith("DRUGNAME X 100 MG")  # SV101-7 description
         assert sv1[2].split("*")[7] == "2"  # the line's own diagnosis pointer
 
 
+@pytest.mark.parametrize("field,value", [("id", "ENC*1~X:Y^Z"), ("member_id", "1EG4*TE5~MK72"),
+                                         ("member_id", "1EG4\x1bTE5"), ("id", "E" * 39)])
+def test_an_id_with_x12_delimiters_is_reported_not_rewritten(field: str, value: str) -> None:
+    # issue 17: "ENC*1~X" was silently written as "ENC 1 X", a claim id the payer cannot match
+    claim, enc = _synthetic("office")
+    if field == "id":
+        enc = enc.model_copy(update={"id": value})
+        claim = claim.model_copy(update={"encounter": value})
+    else:
+        enc = enc.model_copy(update={"payer": enc.payer.model_copy(update={"member_id": value})})
+    with pytest.raises(X12Error, match="member_id" if field == "member_id" else "encounter id") as err:
+        to_837(claim, enc, charged(), kind="P")
+    assert "\x1b" not in str(err.value)
+
+
+def test_an_837i_of_an_office_encounter_says_why() -> None:
+    claim, enc = _synthetic("office")
+    with pytest.raises(X12Error, match="837I is the institutional claim .* setting is office.*x12-837p"):
+        to_837(claim, enc, charged(), kind="I")
+
+
 def test_missing_revenue_code_is_an_error_not_a_guess() -> None:
     loaded = load_file(str(ROOT / "examples/fhir/office_trial.yaml"))
     claim = code_encounters([loaded])[0]
     assert any(ln.code == "99214" for ln in claim.lines)
+    claim = claim.model_copy(update={"setting": "facility"})  # an 837I is a facility claim
     with pytest.raises(X12Error, match="revenue code"):
         to_837(claim, loaded.encounter, charged(None), kind="I")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..cli import _fail_input
+from ..cli import _fail_input, echo_err
 
 
 @click.command("audit")
@@ -34,6 +34,10 @@ def audit(encounter: str, posted: str, claim_id, source: str, policy: str, switc
 
     Exit status: 0 when the posted claim matches, 1 when there are gaps (or a claim belongs to
     another patient or date), 2 on bad input."""
+    from ..cli import check_policy, check_switches
+
+    check_policy(policy)
+    check_switches(switches)
     if Path(encounter).is_dir() or encounter.endswith((".jsonl", ".ndjson")):
         _audit_folder(encounter, posted, policy, as_json, no_fixes)
         return
@@ -55,14 +59,14 @@ def audit(encounter: str, posted: str, claim_id, source: str, policy: str, switc
         _fail_input(exc)
         sys.exit(2)
     for warning in loaded.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        echo_err(f"warning: {warning}")
     try:
         result = run_audit(loaded, lines, policy=policy, switches=switches, search_fixes=not no_fixes, selection=selection)
     except InputError as exc:
         _fail_input(exc)
         sys.exit(2)
     except (EncodingError, ValueError) as exc:
-        click.echo(f"error: {exc}", err=True)
+        echo_err(f"error: {exc}")
         sys.exit(2)
     click.echo(audit_json(result) if as_json else audit_table(result), nl=False)
     sys.exit(0 if result.clean else 1)
@@ -87,7 +91,7 @@ def _audit_folder(encounters: str, posted: str, policy: str, as_json: bool, no_f
     try:
         result = audit_batch(loaded, claims, policy=policy, search_fixes=not no_fixes)
     except (EncodingError, ValueError) as exc:
-        click.echo(f"error: {exc}", err=True)
+        echo_err(f"error: {exc}")
         sys.exit(2)
     click.echo(batch_json(result) if as_json else batch_table(result), nl=False)
     clean = all(r.clean for r in result.results) and not result.unmatched_encounters and not result.ambiguous

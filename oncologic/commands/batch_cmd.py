@@ -10,6 +10,8 @@ import sys
 
 import click
 
+from ..cli import check_policy, check_switches, policy_option, switch_option, echo_err
+
 
 @click.command("batch")
 @click.argument("infile", type=click.Path(allow_dash=True))
@@ -18,16 +20,17 @@ import click
 @click.option("--workers", type=int, default=None,
               help="Worker processes (default: the number of CPUs; 0 codes in this process, without time limit).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run: keep the complete records of OUT, code the rest.")
-@click.option("--policy", default="medicare", show_default=True, help="Payer policy profile (encodings/policies/NAME.lp).")
+@policy_option()
 @click.option("--rules", "rules", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Extra rule file on top of the standard rules (repeatable).")
-@click.option("--switch", "switches", multiple=True, help="Turn on one policy switch for every encounter (repeatable).")
+@switch_option("Turn on one policy switch for every encounter (repeatable).")
 @click.option("--chunk-size", type=click.IntRange(1, 100_000), default=250, show_default=True,
               help="Encounters per ground program.")
 @click.option("--time-limit", type=click.FloatRange(0.1), default=10.0, show_default=True,
               help="Seconds one encounter may take alone before it becomes a timeout record.")
-@click.option("--max-administrations", type=click.IntRange(1), default=1000, show_default=True,
-              help="Larger encounters become too_large records.")
+@click.option("--max-administrations", type=click.IntRange(1), default=None,
+              help="Encounters with more administrations become too_large records (default: "
+                   "ONCOLOGIC_MAX_ADMINISTRATIONS, else 1000; the other limits: docs/encounter-format.md, Limits).")
 @click.option("--dask", "dask_address", default=None, metavar="SCHEDULER_ADDRESS",
               help="Code on a Dask cluster (tcp://host:8786) instead of local worker processes.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar on standard error (default: on a terminal).")
@@ -50,14 +53,8 @@ def batch(infile, output, workers, resume, policy, rules, switches, chunk_size, 
         workers = os.cpu_count() or 1
     if workers < 0:
         raise click.BadParameter("must be 0 or more", param_hint="--workers")
-    try:
-        from .. import refdata
-
-        if policy:
-            refdata.policy_file(policy)
-    except ValueError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    check_policy(policy)
+    check_switches(switches)
     from ..formats.site import load_site
     from ..load import InputError
 
@@ -67,7 +64,7 @@ def batch(infile, output, workers, resume, policy, rules, switches, chunk_size, 
         click.echo(exc.render(), err=True)
         sys.exit(2)
     opts = BatchOptions(
-        policy=policy or None,
+        policy=policy,
         rules=tuple(os.path.abspath(r) for r in rules),
         switches=tuple(switches),
         workers=workers,
@@ -85,6 +82,6 @@ def batch(infile, output, workers, resume, policy, rules, switches, chunk_size, 
         else:
             summary = run_batch(infile, output, opts, resume=resume, progress=progress)
     except BatchError as exc:
-        click.echo(f"error: {exc}", err=True)
+        echo_err(f"error: {exc}")
         sys.exit(2)
     click.echo(summary.render(), err=True, nl=False)

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import click
 
-from ..cli import _fail_input, load_input, site_option
+from ..cli import _fail_input, check_policy, check_switches, load_input, policy_option, site_option, switch_option
 
 # input predicates (encodings/interface.lp) -> how their arguments after E name an input item
 ADMIN_PREDS = frozenset(
@@ -448,9 +448,9 @@ def _render_node(node: dict, prefix: str, last: bool, out: list[str], atoms: boo
 @click.option("--for", "for_item", default=None, metavar="ID", help="With --why-not: only for this input item (e.g. a1).")
 @click.option("--atoms", is_flag=True, help="Also print the internal atom of every node (for rule authors).")
 @click.option("--json", "as_json", is_flag=True, help="Print the trees as JSON.")
-@click.option("--policy", default="medicare", show_default=True, help="Payer policy profile (encodings/policies/NAME.lp).")
+@policy_option()
 @click.option("--rules", "rules", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Extra rule file (repeatable).")
-@click.option("--switch", "switches", multiple=True, help="Turn on one policy switch (repeatable).")
+@switch_option("Turn on one policy switch (repeatable).")
 @click.option("--depth", type=int, default=MAX_DEPTH, show_default=True, help="Deepest level of the tree.")
 @click.option("--from", "source", type=click.Choice(["native", "fhir"]), default="native", show_default=True,
               help="Input format: the contract's encounter, or a FHIR R4 Bundle (JSON).")
@@ -464,8 +464,10 @@ def explain(file: str, line: Optional[int], not_billed: Optional[int], finding: 
     --not-billed or --finding, every item of the claim is explained."""
     from ..cases import solve_detailed
     from ..engine import EncodingError, StrictModeError
-    from ..load import InputError
+    from ..load import InputError, safe_text
 
+    check_policy(policy)
+    check_switches(switches)
     try:
         loaded = load_input(file, source, site)
         solved = solve_detailed([loaded], policy=policy, rules=rules, switches=[switches])[0]
@@ -473,7 +475,7 @@ def explain(file: str, line: Optional[int], not_billed: Optional[int], finding: 
         _fail_input(exc)
         sys.exit(2)
     except (EncodingError, StrictModeError, ValueError) as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {safe_text(exc)}", err=True)
         sys.exit(2)
     if for_item is not None and why_not is None:
         click.echo("error: --for needs --why-not CODE", err=True)
@@ -487,7 +489,7 @@ def explain(file: str, line: Optional[int], not_billed: Optional[int], finding: 
         out = [item["title"]]
         out += [f"  instead: {x}" for x in item.get("instead", [])]
         out += [render_tree(it, atoms) for it in item["items"]]
-        click.echo("\n\n".join(out) if item["items"] else "\n".join(out))
+        click.echo(safe_text("\n\n".join(out) if item["items"] else "\n".join(out)))
         return
     if line is not None:
         items = [ex.explain_line(line)]
@@ -501,4 +503,4 @@ def explain(file: str, line: Optional[int], not_billed: Optional[int], finding: 
         click.echo(json.dumps(items if line is None and not_billed is None and finding is None else items[0],
                               indent=2, ensure_ascii=False, default=str))
         return
-    click.echo("\n\n".join(render_tree(it, atoms) for it in items))
+    click.echo(safe_text("\n\n".join(render_tree(it, atoms) for it in items)))

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ..cli import _fail_input, load_input, site_option
+from ..cli import _fail_input, load_input, site_option, echo_err
 
 
 @click.command("report")
@@ -22,6 +22,9 @@ def report(infile: str, output: str, source: str, batch, policy: str, site=None)
     """Write a timeline of one encounter (IN: JSON/YAML, or a FHIR Bundle with --from fhir), or a
     summary page of a batch (IN: JSON Lines of encounters, with every encounter's timeline linked,
     or the output of `oncologic batch`, whose claims are shown as they are)."""
+    from ..cli import check_policy
+
+    check_policy(policy)
     from ..engine import EncodingError
     from ..formats.site import load_site
     from ..load import InputError
@@ -49,11 +52,11 @@ def report(infile: str, output: str, source: str, batch, policy: str, site=None)
         sys.exit(2)
     for item in loaded:
         for warning in item.warnings:
-            click.echo(f"warning: {warning}", err=True)
+            echo_err(f"warning: {warning}")
     try:
         sessions = code_sessions(loaded, policy=policy)
     except (EncodingError, ValueError) as exc:
-        click.echo(f"error: {exc}", err=True)
+        echo_err(f"error: {exc}")
         sys.exit(2)
     _write(output, batch_report(sessions) if batch else single_report(sessions[0]))
     click.echo(f"wrote {output} ({len(sessions)} encounter(s))", err=True)

@@ -19,10 +19,13 @@ def rules(as_json: bool, family: str | None, policy: str | None, extra: tuple[st
     from ..engine import EncodingError, load_program
     from ..solver import rule_paths
 
+    from ..cli import check_policy, echo_err
+
+    check_policy(policy)
     try:
         prog = load_program(rule_paths(policy, extra))
     except (EncodingError, ValueError) as exc:
-        click.echo(f"error: {exc}", err=True)
+        echo_err(f"error: {exc}")
         sys.exit(2)
     seen: dict[str, dict] = {}
     for r in prog.rules:
@@ -32,7 +35,14 @@ def rules(as_json: bool, family: str | None, policy: str | None, extra: tuple[st
         if r.tag.effective and r.tag.effective not in entry["effective"]:
             entry["effective"].append(r.tag.effective)
     items = sorted(seen.values(), key=lambda x: x["id"])
-    if family:
+    if family is not None:
+        families = sorted({it["family"] for it in items})
+        if family not in families:
+            from ..load import safe_text
+
+            click.echo(f"error: --family: no rule belongs to the family {safe_text(repr(family))} "
+                       f"(families: {', '.join(families)})", err=True)
+            sys.exit(2)
         items = [it for it in items if it["family"] == family]
     if as_json:
         click.echo(json.dumps(items, indent=2, ensure_ascii=False))

@@ -23,6 +23,7 @@ def test(paths: tuple[str, ...], keywords: tuple[str, ...], verbose: bool, show_
 
     The same files run under pytest through the plugin oncologic installs."""
     from ..cases import CaseFileError, discover, load_cases, report, run_cases, select
+    from ..load import safe_text
 
     roots = [Path(p) for p in paths] or [Path("tests/cases")]
     if not paths and not roots[0].is_dir():
@@ -37,7 +38,7 @@ def test(paths: tuple[str, ...], keywords: tuple[str, ...], verbose: bool, show_
         except CaseFileError as exc:
             problems.append(str(exc))
     for p in problems:
-        click.echo(f"error: {p}", err=True)
+        click.echo(f"error: {safe_text(p)}", err=True)
     chosen = select(cases, keywords)
     if not chosen:
         click.echo("no cases selected" + (f" by -k {' '.join(keywords)}" if keywords else ""), err=True)
@@ -47,11 +48,11 @@ def test(paths: tuple[str, ...], keywords: tuple[str, ...], verbose: bool, show_
     skipped = [o for o in outcomes if o.skipped and not o.failures]
     for o in outcomes:
         if o.failures:
-            click.echo(report(o))
+            click.echo(safe_text(report(o)))
             click.echo("")
         elif verbose:
             status = f"SKIP ({o.skipped})" if o.skipped else "PASS"
-            click.echo(f"{status} {o.case.id}")
+            click.echo(safe_text(f"{status} {o.case.id}"))
     if show_coverage or coverage_json:
         import json
 

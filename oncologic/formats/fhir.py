@@ -271,7 +271,7 @@ def validate_mapped(m: Mapped, source: str = "", site: Any = None) -> Loaded:
     try:
         loaded = validate(m.document, source, site)
     except InputError as exc:
-        raise InputError([(m.fhir_path(p), msg) for p, msg in exc.problems], source, warnings=warnings) from None
+        raise type(exc)([(m.fhir_path(p), msg) for p, msg in exc.problems], source, warnings=warnings) from None
     loaded.warnings = warnings + loaded.warnings
     return loaded
 

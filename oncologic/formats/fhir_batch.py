@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from ..load import InputError
+from ..load import InputError, parse_json
 
 MARK = "\x01"  # a record mapped from FHIR (JSON payload follows)
 BUNDLE_SUFFIXES = (".json",)
@@ -29,9 +29,9 @@ def _lines(fh, label: str, loose: list[dict]) -> Iterator[tuple[str, Optional[di
             continue
         where = f"{label}:{lineno}"
         try:
-            doc = json.loads(line)
-        except ValueError as exc:
-            yield where, None, [("(document)", f"invalid JSON: {exc}")]
+            doc = parse_json(line, where)
+        except InputError as exc:  # invalid JSON, duplicate keys, past a size limit
+            yield where, None, exc.problems
             continue
         if isinstance(doc, dict) and doc.get("resourceType") == "Bundle":
             yield where, doc, []
@@ -51,9 +51,11 @@ def _file(path: Path, loose: list[dict]) -> Iterator[tuple[str, Optional[dict], 
         yield from _lines(text.splitlines(), str(path), loose)
         return
     try:
-        yield str(path), json.loads(text), []
-    except ValueError as exc:
-        yield str(path), None, [("(document)", f"invalid JSON: {exc}")]
+        doc = parse_json(text, str(path))
+    except InputError as exc:
+        yield str(path), None, exc.problems
+        return
+    yield str(path), doc, []
 
 
 def bundles(source: str | Path) -> Iterator[tuple[str, Optional[dict], list]]:
@@ -80,6 +82,7 @@ def iter_fhir_records(source: str | Path, site: Any = None) -> Iterator[tuple[in
     n = 0
     for label, doc, problems in bundles(source):
         mapped = []
+        warnings: list = []
         if doc is not None:
             try:
                 mapped = bundle_to_documents(doc, site)
@@ -87,7 +90,9 @@ def iter_fhir_records(source: str | Path, site: Any = None) -> Iterator[tuple[in
                 problems, warnings = exc.problems, exc.warnings
         if not mapped:
             n += 1
-            yield n, label, MARK + json.dumps({"problems": problems, "warnings": warnings if doc is not None else []})
+            if doc is not None and not problems:
+                problems = [("(bundle)", "the bundle holds no encounter that can be coded")]
+            yield n, label, MARK + json.dumps({"problems": problems, "warnings": warnings})
             continue
         for m in mapped:
             n += 1
@@ -95,15 +100,17 @@ def iter_fhir_records(source: str | Path, site: Any = None) -> Iterator[tuple[in
 
 
 def load_record(text: str, site: Any = None):
-    """(Loaded or None, encounter id, problems, warnings) of a record made by :func:`iter_fhir_records`."""
+    """(Loaded or None, encounter id, problems, warnings, error kind) of a record made by
+    :func:`iter_fhir_records` (kind ``input``, or ``too_large`` past a size limit)."""
     from .fhir import Mapped, validate_mapped
 
     payload = json.loads(text[len(MARK):])
     if "problems" in payload:
-        return None, None, [tuple(p) for p in payload["problems"]], [f"fhir: {w}" for w in payload["warnings"]]
+        kind = "too_large" if any("(max_" in str(p[1]) for p in payload["problems"]) else "input"
+        return None, None, [tuple(p) for p in payload["problems"]], [f"fhir: {w}" for w in payload["warnings"]], kind
     m = Mapped(payload["document"], payload["warnings"], payload["paths"])
     enc_id = m.document.get("id")
     try:
-        return validate_mapped(m, site=site), enc_id, [], []
+        return validate_mapped(m, site=site), enc_id, [], [], None
     except InputError as exc:
-        return None, enc_id, exc.problems, exc.warnings
+        return None, enc_id, exc.problems, exc.warnings, exc.kind

@@ -236,8 +236,15 @@ def _problems(err: ValidationError) -> list[tuple[str, str]]:
     for item in err.errors(include_url=False):
         loc = tuple(p for p in item.get("loc", ()) if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
         msg = item.get("msg", "invalid")
-        if item.get("type") == "extra_forbidden":
+        kind = item.get("type", "")
+        if kind == "extra_forbidden":
             msg = "unknown key"
+        elif kind in ("dict_type", "model_type", "model_attributes_type"):
+            got = item.get("input")
+            what = (f"a string ({got!r})" if isinstance(got, str) else "a list (an array of tables, [[...]]?)"
+                    if isinstance(got, list) else "true/false" if isinstance(got, bool)
+                    else f"a number ({got!r})" if isinstance(got, (int, float)) else f"{type(got).__name__} ({got!r})")
+            msg = f"this is a table of keys (a [section] followed by key = value lines), not {what}"
         elif msg.startswith("Value error, "):
             msg = msg[len("Value error, "):]
         path = ".".join(f'"{p}"' if isinstance(p, str) and not p.isidentifier() else str(p) for p in loc)

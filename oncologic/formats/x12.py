@@ -17,8 +17,12 @@ Segment layout (005010X222A1 professional, 005010X223A2 institutional)::
     2400 LX SV1|SV2 DTP*472 [NTE]  2410 LIN*N4 CTP
     SE GE IEA
 
-Untrusted strings (ids, names, notes) never break the interchange: the delimiter characters are
-replaced by spaces and lengths are cut to the element's maximum.
+Untrusted strings never break the interchange. In free text (names, addresses, notes) the
+delimiter characters are replaced by spaces and lengths are cut to the element's maximum. An
+identifier (the member id, the claim id from the encounter id) is never rewritten, since a
+changed id no longer matches the payer's records: one with a delimiter (``~ * : ^``), a control
+character, a character outside printable ASCII or more characters than its element holds is an
+X12Error naming the field.
 """
 
 from __future__ import annotations
@@ -156,6 +160,19 @@ def _service_lines(lines, charges, cfg: "X12Config"):
                                         "note": note}), per_unit * it.units
 
 
+def _type_words(value: Any) -> str:
+    """What a config value is, in words (for errors)."""
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return f"a number ({value!r})"
+    if isinstance(value, str):
+        return f"a string ({value[:40]!r})"
+    if isinstance(value, list):
+        return "a list (an array of tables, [[...]]?)"
+    return type(value).__name__
+
+
 def load_config(path: Optional[str | Path]) -> X12Config:
     """Read the envelope config (``.toml``, ``.yaml``/``.yml`` or ``.json``); None gives the defaults."""
     cfg = X12Config()
@@ -187,7 +204,9 @@ def load_config(path: Optional[str | Path]) -> X12Config:
         where = f"{p}: {section}"
         if section in ("charges", "revenue_codes"):
             if not isinstance(value, dict):
-                raise X12Error(f"{where}: a mapping of code -> value")
+                example = 'J9263 = "125.00"' if section == "charges" else 'J9263 = "0636"'
+                raise X12Error(f"{where}: this section is a table of code = value ([{section}] with lines such as "
+                               f"{example}), not {_type_words(value)}")
             for code, v in value.items():
                 if section == "charges":
                     try:
@@ -202,7 +221,10 @@ def load_config(path: Optional[str | Path]) -> X12Config:
                         raise X12Error(f"{where}.{code}: a revenue code is 4 digits")
                     cfg.revenue_codes[str(code)] = str(v)
             continue
-        if section not in _SECTIONS or not isinstance(value, dict):
+        if section in _SECTIONS and not isinstance(value, dict):
+            raise X12Error(f"{where}: this section is a table of fields ([{section}] followed by key = value lines), "
+                           f"not {_type_words(value)}")
+        if section not in _SECTIONS:
             raise X12Error(f"{where}: unknown section (known: {', '.join(sorted([*_SECTIONS, 'charges', 'revenue_codes']))})")
         names = _SECTIONS[section]
         for key, v in value.items():
@@ -282,6 +304,24 @@ def clean(value: Any, max_len: int = 60) -> str:
     text = re.sub(r"[^\x20-\x7e]", "?", text)
     text = re.sub(r" +", " ", text).strip().upper()
     return text[:max_len].rstrip()
+
+
+def ident(value: Any, field: str, max_len: int) -> str:
+    """An identifier for an X12 element, upper-cased, or an X12Error saying why it cannot be
+    written unchanged (see the module docstring)."""
+    text = str(value).strip()
+    bad = sorted({c for c in text if c in "~*:^" or not (" " <= c <= "~")})
+    if bad:
+        from ..load import safe_text
+
+        shown = ", ".join(safe_text(repr(c)) for c in bad)
+        raise X12Error(f"{field} {safe_text(repr(text))} holds {shown}: X12 uses ~ * : ^ as delimiters and carries only "
+                       "printable ASCII, so the id would be split or changed; the 837 is not written. Correct the id at "
+                       "its source")
+    if len(text) > max_len:
+        raise X12Error(f"{field} {text!r} has {len(text)} characters; its X12 element holds at most {max_len}, and a "
+                       "cut id would not match the payer's records")
+    return text.upper()
 
 
 def _amount(d: Decimal) -> str:
@@ -548,6 +588,11 @@ def to_837(claim: Claim, enc: Encounter, cfg: Optional[X12Config] = None, kind: 
     kind = kind or ("I" if claim.setting == "facility" else "P")
     if kind not in ("P", "I"):
         raise X12Error(f"unknown 837 kind {kind!r} (P or I)")
+    if kind == "I" and claim.setting == "office":
+        raise X12Error("an 837I is the institutional claim of a hospital outpatient (facility) encounter; this "
+                       "encounter's setting is office, whose claim is professional: use --format x12-837p, or set "
+                       "setting: facility if the service was given in a hospital outpatient department")
+    claim_id = ident(claim.encounter, "the encounter id (CLM01, the claim id)", 38) or "CLAIM"
     version = "005010X222A1" if kind == "P" else "005010X223A2"
     if cfg.created == "now":
         created = dt.datetime.now().replace(second=0, microsecond=0)
@@ -563,6 +608,8 @@ def to_837(claim: Claim, enc: Encounter, cfg: Optional[X12Config] = None, kind: 
     service = list(_service_lines(claim.lines, charges, cfg))
     out_lines, charges = [ln for ln, _c in service], [c for _ln, c in service]
     patient = _patient(enc, cfg, placeholders)
+    # an identifier is reported, never rewritten (ident); a placeholder member id is the writer's own
+    member = ident(patient["member"], "payer.member_id" if enc.payer and enc.payer.member_id else "patient.member_id", 80)
     provider, provider_npi = _provider(enc, cfg, kind, placeholders)
 
     w = _Writer()
@@ -576,7 +623,7 @@ def to_837(claim: Claim, enc: Encounter, cfg: Optional[X12Config] = None, kind: 
     w.seg("GS", "HC", clean(cfg.sender_id, 15), clean(cfg.receiver_id, 15), created.strftime("%Y%m%d"), created.strftime("%H%M"), ctl, "X", version)
     st_index = len(w.segments)
     w.seg("ST", "837", "0001", version)
-    w.seg("BHT", "0019", "00", clean(claim.encounter, 30) or "CLAIM", created.strftime("%Y%m%d"), created.strftime("%H%M"), "CH")
+    w.seg("BHT", "0019", "00", claim_id[:30], created.strftime("%Y%m%d"), created.strftime("%H%M"), "CH")
     # 1000A submitter, 1000B receiver
     w.seg("NM1", "41", "2", clean(cfg.submitter_name, 60), "", "", "", "", "46", clean(cfg.submitter_id, 80))
     w.seg("PER", "IC", clean(cfg.submitter_contact, 60), "TE", re.sub(r"[^0-9]", "", cfg.submitter_phone) or "0000000000")
@@ -591,7 +638,7 @@ def to_837(claim: Claim, enc: Encounter, cfg: Optional[X12Config] = None, kind: 
     payer_type = enc.payer.type if enc.payer and enc.payer.type else "commercial"
     w.seg("HL", "2", "1", "22", "0")
     w.seg("SBR", "P", "18", "", "", "", "", "", "", _FILING[(kind, payer_type)])
-    w.seg("NM1", "IL", "1", *_name_elements(patient["name"]), "MI", clean(patient["member"], 80))
+    w.seg("NM1", "IL", "1", *_name_elements(patient["name"]), "MI", member)
     lines_ = [clean(x, 55) for x in patient["lines"] if clean(x, 55)] or ["UNKNOWN"]
     w.seg("N3", *lines_[:2])
     w.seg("N4", clean(patient["city"], 30), clean(patient["state"], 2), re.sub(r"[^0-9A-Z]", "", clean(patient["zip"], 15)))
@@ -601,7 +648,6 @@ def to_837(claim: Claim, enc: Encounter, cfg: Optional[X12Config] = None, kind: 
 
     # 2300 claim
     total = sum(charges, Decimal(0))
-    claim_id = clean(claim.encounter, 38) or "CLAIM"
     notes: list[tuple[Any, str, str]] = []  # (line, SV1/SV2 description, the rest)
     for ln in out_lines:
         head, rest = split_note(ln.note, 80) if ln.note else ("", "")
