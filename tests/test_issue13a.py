@@ -133,3 +133,23 @@ def test_facility_clinic_visit_line_gets_revenue_code_0510_overridable(tmp_path:
     sv2 = [s.split("*") for s in text.split("~") if s.startswith("SV2*")]
     assert next(s for s in sv2 if ":G0463" in s[2])[1] == "0517"
     assert parse_837(text)[0].lines
+
+
+def test_transfusion_revenue_codes_on_the_837i(tmp_path: Path) -> None:
+    pytest.importorskip("pyx12")
+    from oncologic.formats.x12 import X12Error, load_config, to_837
+
+    doc = {"id": "T1", "setting": "facility", "date_of_service": "2026-03-04", "diagnoses": ["D64.81"],
+           "administrations": [{"id": "rbc", "route": "transfusion", "start": "09:00", "stop": "10:30",
+                                "drugs": [{"hcpcs": "P9016", "name": "red cells", "dose": {"value": 2, "unit": "units"}}]}]}
+    loaded = validate(doc)
+    claim = code_encounters([loaded])[0]
+    assert [(ln.code, ln.units) for ln in claim.lines] == [("36430", 1), ("P9016", 2)]
+    # the product's revenue code (038X or 0390) is not guessed: the writer asks for it
+    with pytest.raises(X12Error, match="P9016"):
+        to_837(claim, loaded.encounter, load_config(None), kind="I")
+    cfg = tmp_path / "x12.toml"
+    cfg.write_text('[revenue_codes]\n"P9016" = "0381"\n')
+    text = to_837(claim, loaded.encounter, load_config(cfg), kind="I")
+    sv2 = {s.split("*")[2].split(":")[1]: s.split("*")[1] for s in text.split("~") if s.startswith("SV2*")}
+    assert sv2 == {"36430": "0391", "P9016": "0381"}
