@@ -153,3 +153,26 @@ def test_transfusion_revenue_codes_on_the_837i(tmp_path: Path) -> None:
     text = to_837(claim, loaded.encounter, load_config(cfg), kind="I")
     sv2 = {s.split("*")[2].split(":")[1]: s.split("*")[1] for s in text.split("~") if s.startswith("SV2*")}
     assert sv2 == {"36430": "0391", "P9016": "0381"}
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+SITES = st.sampled_from([None, "left deltoid", "Left Deltoid", "right deltoid", "left gluteal"])
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(st.lists(SITES, min_size=1, max_size=3), SITES)
+def test_xs_iff_every_injection_of_the_pair_has_another_documented_site(fulv_sites, dmab_site) -> None:
+    # 1-3 fulvestrant injections (96402) and one denosumab injection (96372): pair 96372/96402, indicator 1
+    adms = [{"id": f"f{i}", "route": "intramuscular", "start": f"10:0{i}", **({"site": s} if s else {}),
+             "drugs": [{"hcpcs": "J9395", "name": "fulvestrant", "dose": {"value": 250, "unit": "mg"}}]}
+            for i, s in enumerate(fulv_sites)]
+    adms.append({"id": "d", "route": "subcutaneous", "start": "10:05", **({"site": dmab_site} if dmab_site else {}),
+                 "drugs": [{"hcpcs": "J0897", "name": "denosumab", "dose": {"value": 120, "unit": "mg"}}]})
+    claim = code_encounters([validate(_doc(administrations=adms))])[0]
+    norm = lambda s: " ".join(s.lower().split()) if s else None  # noqa: E731
+    distinct = dmab_site is not None and all(s is not None and norm(s) != norm(dmab_site) for s in fulv_sites)
+    assert (_mods(claim, "96402") == ["XS"]) == distinct
+    assert any(f.code == "INJECTION_SITE_UNDOCUMENTED" for f in claim.findings) == (not distinct)
+    assert _mods(claim, "96372") == []
+    assert next(ln.units for ln in claim.lines if ln.code == "96402") == len(fulv_sites)
