@@ -32,6 +32,8 @@ ROUTE_WORDS = {
     "implant": "implant",
     "port_flush": "port flush",
     "pump_refill": "pump refill",
+    "intravesical": "bladder instillation",
+    "transfusion": "transfusion",
 }
 
 

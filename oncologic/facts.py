@@ -324,6 +324,9 @@ def encounter_facts(loaded: Loaded, e: int, policies: tuple[str, ...] = ()) -> t
             add(("research", (e, a, Const(adm.research))))
         if adm.lesions is not None:
             add(("lesions", (e, a, adm.lesions)))
+        if adm.site is not None and adm.site.strip():
+            # compared as text: case and runs of blanks do not make two sites different
+            add(("adm_site", (e, a, " ".join(adm.site.lower().split()))))
         for d, drug in enumerate(adm.drugs, start=1):
             dpath = where + ("drugs", d - 1)
             add(("drug", (e, a, d)))

@@ -403,7 +403,9 @@ def _reference_checks(enc: Encounter) -> tuple[list[tuple[str, str]], dict[tuple
                     problems.append((fmt_path(here + ("ndc",)), f"NDC {drug.ndc} is filed under several HCPCS codes ({', '.join(codes)}); give hcpcs"))
                 elif not codes and drug.kind is None:
                     problems.append((fmt_path(here + ("ndc",)), f"NDC {drug.ndc} is not in the NDC-HCPCS crosswalk; give hcpcs or kind"))
-            elif drug.hcpcs not in known and drug.kind is None:
+            elif drug.hcpcs not in known and drug.kind is None and adm.route != "transfusion":
+                # (a transfusion's blood products are billed by the P-codes the record gives: the
+                # pricing files do not list them; encodings/admin/instillation_transfusion.lp)
                 problems.append((fmt_path(here + ("hcpcs",)), f"HCPCS code {drug.hcpcs} is not in the reference data; give kind (chemotherapy, hormonal_antineoplastic, therapeutic or hydration)"))
             if drug.dose is None and drug.discarded is not None:
                 pass  # a finding, not an input error

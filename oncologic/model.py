@@ -162,6 +162,8 @@ Route = Literal[
     "implant",
     "port_flush",
     "pump_refill",
+    "intravesical",  # bladder instillation (51720)
+    "transfusion",  # blood or blood components (36430); products by their P-codes, dose in units
 ]
 
 
@@ -179,6 +181,9 @@ class Administration(Strict):
     pump: Optional[Literal["portable", "implantable"]] = None
     research: Optional[Literal["investigational", "routine"]] = None
     lesions: Optional[int] = Field(default=None, ge=1, le=10_000)
+    site: Optional[str] = Field(default=None, min_length=1, description=(
+        "anatomic site of an SC/IM injection as documented (free text, e.g. 'left deltoid'); two injections "
+        "at different sites whose NCCI pair allows a modifier get XS"))
 
     @field_validator("access", mode="before")
     @classmethod

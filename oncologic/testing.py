@@ -411,13 +411,40 @@ def _hours(m: int) -> int:
     return max(0, (m - 31) // 60)
 
 
+def _alone_minutes(doc: dict) -> dict[str, int]:
+    """Minutes of each IV infusion during which no other IV infusion ran through its access: the
+    fewest it can count for its own hours (a partial overlap counts for the earlier bag only)."""
+    from .model import absolute_time
+
+    dos = dt.date.fromisoformat(str(doc["date_of_service"]))
+    spans = {}
+    for a in doc.get("administrations", []):
+        if a.get("stop") and a.get("route") == "iv_infusion":
+            spans[a["id"]] = (a.get("access", "main"), absolute_time(dos, str(a["start"])), absolute_time(dos, str(a["stop"])))
+    out = {}
+    for i, (acc, t0, t1) in spans.items():
+        cover = sorted((max(t0, u0), min(t1, u1)) for j, (acc2, u0, u1) in spans.items()
+                       if j != i and acc2 == acc and u0 < t1 and t0 < u1)
+        shared, end = 0, t0
+        for c0, c1 in cover:
+            c0 = max(c0, end)
+            if c1 > c0:
+                shared += int((c1 - c0).total_seconds() // 60)
+                end = c1
+        out[i] = int((t1 - t0).total_seconds() // 60) - shared
+    return out
+
+
 def check_additional_hours(doc: dict, claim) -> list[str]:
     """Units of each-additional-hour drug lines (96415, 96366) match the minutes of the infusions
     they rest on: floor((minutes - 31) / 60) each (domain-rules 2.3, 2.4). Later bags of the same
     infusate may add their minutes to the first bag's (rule admin.additional_hour_repeats), so
     with such bags in the encounter the units lie between the bags' own hours and the hours of
-    their added minutes; without them the check is exact."""
+    their added minutes. A bag that partly overlapped an earlier one counts only its minutes after
+    the overlap (decisions.md, December 2026), so the lower bound uses each bag's minutes with no
+    other infusion running through its access."""
     mins = _minutes(doc)
+    alone = _alone_minutes(doc)
     contents = {a["id"]: tuple(sorted(str(d.get("hcpcs")) for d in a.get("drugs", [])))
                 for a in doc.get("administrations", []) if a.get("route") == "iv_infusion"}
     out = []
@@ -425,7 +452,7 @@ def check_additional_hours(doc: dict, claim) -> list[str]:
         if ln["code"] not in HOURLY_CODES:
             continue
         ids = [r for r in ln["why"]["from"] if r in mins]
-        low = sum(_hours(mins[r]) for r in ids)
+        low = sum(_hours(alone.get(r, mins[r])) for r in ids)
         # upper bound: the bags of one infusate on the line, plus the other bags of that infusate,
         # timed as one infusion (the line may list all of them in its from, or only the first)
         pooled: dict[Any, int] = {}

@@ -21,7 +21,7 @@ from ..cli import _fail_input, check_policy, check_switches, load_input, policy_
 
 # input predicates (encodings/interface.lp) -> how their arguments after E name an input item
 ADMIN_PREDS = frozenset(
-    "admin route access start stop purpose primary_reason separate_access discontinued pump research lesions day".split()
+    "admin route access start stop purpose primary_reason separate_access discontinued pump research lesions adm_site day".split()
 )
 DRUG_PREDS = frozenset(
     ("drug drug_code drug_code_from_ndc drug_ndc drug_named drug_manufacturer drug_name drug_manufacturer_name "

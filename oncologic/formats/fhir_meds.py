@@ -12,7 +12,8 @@ from .fhir_common import (HCPCS_SYSTEMS, NDC, ROUTE_SYSTEM, RXNORM, SNOMED, Bund
                           iso_minutes, text_of)
 
 # SNOMED CT route of administration concepts that map to one contract route by themselves
-SNOMED_ROUTES = {"34206005": "subcutaneous", "78421000": "intramuscular", "72607000": "intrathecal", "38239002": "intraperitoneal"}
+SNOMED_ROUTES = {"34206005": "subcutaneous", "78421000": "intramuscular", "72607000": "intrathecal", "38239002": "intraperitoneal",
+                 "372471009": "intravesical"}
 SNOMED_IV = "47625008"
 SNOMED_INTRA_ARTERIAL = "58100008"
 # FDA route of administration (NCI Thesaurus), as Oracle Health and others send it
@@ -26,7 +27,7 @@ TIME_MINUTES = {"s": Decimal(1) / 60, "min": Decimal(1), "h": Decimal(60), "hr":
 # MedicationAdministration.status -> not_administered status (completed and stopped are administrations)
 STATUS = {"not-done": "not_done", "entered-in-error": "entered_in_error", "on-hold": "on_hold", "in-progress": "in_progress",
           "unknown": "unknown"}
-ADMIN_EXTENSIONS = ("purpose", "primary_reason", "separate_access_reason", "pump", "research", "lesions")
+ADMIN_EXTENSIONS = ("purpose", "primary_reason", "separate_access_reason", "pump", "research", "lesions", "site")
 DRUG_EXTENSIONS = ("container", "discarded", "supplied_by", "kind", "manufacturer", "acquired_340b")
 
 
@@ -108,6 +109,10 @@ def _route_from_text(text: str) -> Optional[str]:
         return "intramuscular"
     if "intrathecal" in t:
         return "intrathecal"
+    if "intravesical" in t or "bladder instillation" in t:
+        return "intravesical"
+    if "transfusion" in t:
+        return "transfusion"
     return None
 
 
@@ -343,6 +348,12 @@ def administration(b: Bundle, aw: str, ma: dict, clock: Clock, site: Any, warnin
         value = ext(ma, name)
         if value is not None:
             adm[name] = value
+    if "site" not in adm and adm.get("route") in ("subcutaneous", "intramuscular") and isinstance(site_el, dict):
+        # the body site of an injection (dosage.site: "Left deltoid", SNOMED 368208006 ...)
+        text = text_of(site_el) or next((c.get("display") or c.get("code") for c in codings(site_el) if c.get("code")), None)
+        if text:
+            adm["site"] = text
+            paths[".site"] = f"{aw}.dosage.site"
     if "pump" not in adm:
         pump = pump_from_devices(b, ma, aw, warnings)
         if pump:

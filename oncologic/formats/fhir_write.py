@@ -10,7 +10,7 @@ from .fhir_common import CPT, EXT, HCPCS_SYSTEMS, ICD10CM, NCT_SYSTEMS, NDC, POS
 
 PATIENT = {"reference": "Patient/p1"}
 SOPT_OF = {"medicare": "121", "medicare_advantage": "11", "medicaid": "2", "commercial": "5"}
-ADMIN_EXTENSIONS = ("purpose", "primary_reason", "separate_access_reason", "pump", "research", "lesions")
+ADMIN_EXTENSIONS = ("purpose", "primary_reason", "separate_access_reason", "pump", "research", "lesions", "site")
 
 
 class _Entries(list):
