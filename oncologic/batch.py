@@ -282,6 +282,7 @@ def code_records(items: Sequence[Item], opts: BatchOptions) -> list[Out]:
             rules=opts.rules,
             policies=[opts.switches] * len(valid) if opts.switches else None,
             strict=opts.strict,
+            limits=None,  # the batch has its own deadlines and worker memory limit
         )
         for (pos, loaded, enc_id), claim in zip(valid, claims):
             head = {"record": items[pos][0], "encounter": claim.encounter}

@@ -61,6 +61,35 @@ site_option = click.option(
     help="Site configuration (TOML): time zone, formulary, payers, locations; see docs/site.md.")
 
 
+def limit_options(fn):
+    """--time-limit and --memory-limit of one solve (oncologic.limits; past one: exit status 3)."""
+    from .limits import DEFAULT_MEMORY_MB, DEFAULT_TIME_S
+
+    fn = click.option("--memory-limit", "memory_limit", type=click.FloatRange(0), default=None, metavar="MB",
+                      help=f"Memory the solve may use beyond the process's own, in MB (default {DEFAULT_MEMORY_MB}, "
+                           "or ONCOLOGIC_MEMORY_LIMIT; 0 = none). Past it: exit status 3.")(fn)
+    fn = click.option("--time-limit", "time_limit", type=click.FloatRange(0), default=None, metavar="SECONDS",
+                      help=f"Wall-clock seconds the solve may take (default {DEFAULT_TIME_S:g}, or ONCOLOGIC_TIME_LIMIT; "
+                           "0 = none). Past it: exit status 3.")(fn)
+    return fn
+
+
+def make_limits(time_limit, memory_limit):
+    """The Limits of --time-limit/--memory-limit (each None: the default)."""
+    from .limits import Limits, default_limits
+
+    base = default_limits()
+    return Limits(base.time_s if time_limit is None else time_limit,
+                  base.memory_mb if memory_limit is None else memory_limit)
+
+
+def fail_limit(exc) -> None:
+    from .limits import EXIT_LIMIT
+
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(EXIT_LIMIT)
+
+
 def load_input(file: str, source: str = "native", site_path=None):
     """One encounter as :class:`~oncologic.load.Loaded`: a native file or a FHIR bundle, read with
     the site configuration at ``site_path`` (None: none). Raises InputError."""
@@ -73,6 +102,23 @@ def load_input(file: str, source: str = "native", site_path=None):
 
         return load_bundle(file, site=site)
     return load_file(file, site=site)
+
+
+def check_switches(switches, policy) -> None:
+    """--switch names: each must be tested by a standard rule or by the policy's own files."""
+    if not switches:
+        return
+    from .cases import known_switches
+
+    try:
+        known = known_switches(policy)
+    except ValueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    unknown = sorted(set(switches) - known)
+    if unknown:
+        click.echo(f"--switch: unknown policy switch {', '.join(unknown)} (known: {', '.join(sorted(known))})", err=True)
+        sys.exit(EXIT_BAD_INPUT)
 
 
 def _gc_paused(fn):
@@ -105,17 +151,23 @@ def main() -> None:
 @main.command()
 @click.argument("file", type=click.Path(allow_dash=True))
 @click.option("--json", "as_json", is_flag=True, help="Print the claim JSON of the contract.")
-@click.option("--policy", default="medicare", show_default=True, help="Payer policy profile (encodings/policies/NAME.lp).")
+@click.option("--policy", default="medicare", show_default=True, help="Payer policy profile (encodings/policies/NAME.lp) or a policy package (a directory).")
 @click.option("--rules", "rules", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Extra rule file on top of the standard rules (repeatable).")
 @click.option("--switch", "switches", multiple=True, help="Turn on one policy switch of decisions.md for this run (repeatable).")
 @click.option("--from", "source", type=click.Choice(["native", "fhir"]), default="native", show_default=True, help="Input format: the contract's encounter, or a FHIR R4 Bundle (JSON).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "x12-837p", "x12-837i", "fhir-claim"]), default=None, help="Output format (default table; --json = json).")
 @click.option("--config", "config", type=click.Path(exists=True, dir_okay=False), default=None, help="Envelope config (TOML/YAML/JSON) for x12-837p/x12-837i/fhir-claim; see docs/formats.md.")
 @site_option
+@limit_options
 @_gc_paused
-def solve(file: str, as_json: bool, policy: str, rules: tuple[str, ...], switches: tuple[str, ...], source: str = "native", fmt=None, config=None, site=None) -> None:
-    """Code one encounter (JSON or YAML; - for standard input)."""
+def solve(file: str, as_json: bool, policy: str, rules: tuple[str, ...], switches: tuple[str, ...], source: str = "native", fmt=None, config=None, site=None,
+          time_limit=None, memory_limit=None) -> None:
+    """Code one encounter (JSON or YAML; - for standard input).
+
+    Exit status: 0 the claim was coded, 2 bad input or a rule file broken, 3 the time or memory
+    limit was reached."""
     from .engine import EncodingError, StrictModeError
+    from .limits import LimitExceeded
     from .load import InputError
     from .render import claim_json, claim_table
     from .solver import code_encounters
@@ -127,17 +179,15 @@ def solve(file: str, as_json: bool, policy: str, rules: tuple[str, ...], switche
         return
     for warning in loaded.warnings:
         click.echo(f"warning: {warning}", err=True)
-    if switches:
-        from .cases import known_switches
-
-        unknown = sorted(set(switches) - known_switches())
-        if unknown:
-            click.echo(f"--switch: unknown policy switch {', '.join(unknown)} (known: {', '.join(sorted(known_switches()))})", err=True)
-            sys.exit(EXIT_BAD_INPUT)
+    check_switches(switches, policy)
     try:
-        claim = code_encounters([loaded], policy=policy, rules=rules, policies=[switches])[0]
+        claim = code_encounters([loaded], policy=policy, rules=rules, policies=[switches],
+                                limits=make_limits(time_limit, memory_limit))[0]
     except InputError as exc:
         _fail_input(exc)
+        return
+    except LimitExceeded as exc:
+        fail_limit(exc)
         return
     except (EncodingError, StrictModeError, ValueError) as exc:
         # a rule file that does not parse or breaks strict mode is bad input too (--rules, --policy)

@@ -36,6 +36,17 @@ class StrictModeError(Exception):
     """clingo reported an undefined operation or atom while grounding (strict mode)."""
 
 
+class SecondModelError(EncodingError):
+    """The program has more than one answer set for a batch (a choice the checks did not catch)."""
+
+
+class UnsatisfiableError(EncodingError):
+    """The program has no answer set: integrity constraints fired (named, with file:line)."""
+
+
+ONE_ANSWER_MODELS = 2  # benchmarks/one_answer.py measures 1 against 2
+
+
 @dataclass(frozen=True)
 class TaggedRule:
     tag: RuleTag
@@ -122,6 +133,12 @@ def _parse_file(path: Path, display: str, rules: list[TaggedRule], statements: l
         if tag is None:
             return
         head = stm.head
+        if _is_constraint(stm):
+            # a tagged integrity constraint: never in a model; its id and sentence name it when
+            # it fires (unsat_report). Listed by `oncologic rules` like any tagged rule.
+            used.add(line)
+            rules.append(TaggedRule(tag, tuple(_global_vars(stm)), _positive_body(stm)))
+            return
         if head.ast_type != ast.ASTType.Literal or head.atom.ast_type != ast.ASTType.SymbolicAtom:
             raise EncodingError(f"{display}:{line}: %@rule {tag.id} must tag a rule with one plain head atom")
         used.add(line)
@@ -156,6 +173,13 @@ def _parse_file(path: Path, display: str, rules: list[TaggedRule], statements: l
     if unused:
         line = min(unused)
         raise EncodingError(f"{display}:{line}: %@rule {tags[line].id} does not tag a rule")
+
+
+def _is_constraint(stm) -> bool:
+    """An integrity constraint ``:- Body.`` (its head is the constant false)."""
+    head = stm.head
+    return (head.ast_type == ast.ASTType.Literal and head.atom.ast_type == ast.ASTType.BooleanConstant
+            and not head.atom.value)
 
 
 def _show_provenance(statements: list[Any], rules: list[TaggedRule]) -> None:
@@ -696,7 +720,20 @@ def solve(facts: Sequence[Fact], extra: Sequence[Path] = (), strict: bool = True
     _add_facts(ctl, facts)
     if _RETAINED is not None:
         _RETAINED.append(ctl)
-    ctl.ground([("base", [])])
+    try:
+        ctl.ground([("base", [])])
+    except RuntimeError as exc:
+        # clingo's own errors (unsafe variables, ...): its messages, with the rule file's name
+        if getattr(prog, "from_cache", False):
+            _CACHE.pop(prog.files, None)
+            _NO_DISK_CACHE.append(True)
+            try:
+                return solve(facts, extra, strict)
+            finally:
+                _NO_DISK_CACHE.pop()
+        # the provenance copy of a rule (_why) repeats the message of the rule itself
+        detail = "; ".join(_displayed(m) for m in problems if f"{WHY}(" not in m) or str(exc)
+        raise EncodingError(detail) from None
     if strict and problems:
         if getattr(prog, "from_cache", False):
             # statements read from the on-disk cache have no file locations: say it from the sources
@@ -709,15 +746,95 @@ def solve(facts: Sequence[Fact], extra: Sequence[Path] = (), strict: bool = True
         raise StrictModeError("; ".join(problems))
     answers: dict[int, Answer] = {}
     models = 0
+    # one answer, checked: clingo is asked for two models (ONE_ANSWER_MODELS), and a second one
+    # is an error rather than an arbitrary pick. The program is stratified, so the first model is
+    # found by propagation alone and the search for a second fails at once (docs/performance.md).
+    ctl.configuration.solve.models = ONE_ANSWER_MODELS
     with ctl.solve(yield_=True) as handle:
         for model in handle:
             models += 1
             if models > 1:
-                raise RuntimeError("the encodings have more than one answer set; they must be stratified")
+                raise SecondModelError(
+                    "the rules have more than one answer for this batch (a choice somewhere: the claim would be "
+                    f"an arbitrary pick); rule files in play: {', '.join(_user_files(prog)) or 'the standard rules'}")
             _collect(model.symbols(shown=True), answers)
     if models == 0:
-        raise RuntimeError("the encodings have no answer set for this batch (a constraint fired)")
+        raise unsat_report(facts, extra, prog)
     return prog, answers
+
+
+def _displayed(message: str) -> str:
+    """A clingo message with the rule files' absolute paths shown as in other messages."""
+    root = str(refdata.ROOT.resolve()) + "/"
+    return " ".join(message.replace(root, "").replace(":-[#inc_base];", ":-").replace("[#inc_base];", "").split())
+
+
+def _user_files(prog: Program) -> list[str]:
+    """The profile, policy-package and user rule files of a program, as messages show them."""
+    standard = {str(p) for p in refdata.rule_files()}
+    return [display_path(f) for f in prog.files if f not in standard]
+
+
+VIOLATED = "_violated"
+
+
+def unsat_report(facts: Sequence[Fact], extra: Sequence[Path], prog: Program) -> UnsatisfiableError:
+    """Why a batch has no answer set: re-solve from the sources with every integrity constraint
+    ``:- Body.`` turned into an atom ``_violated(K,E) :- Body.`` (the program is then stratified and
+    has one model), and name the constraints whose atoms hold, with file:line, their rule id when
+    tagged, and the encounters. Runs only when a solve found no model."""
+    files = [*refdata.rule_files(), *extra]
+    constraints: list[tuple[str, int, Optional[RuleTag]]] = []
+    statements: list[Any] = []
+    for path in files:
+        display = display_path(path)
+        try:
+            tags = {t.line: t for t in parse_tags(Path(path), display)}
+        except TagError:
+            tags = {}
+
+        def on_stm(stm, display=display, tags=tags) -> None:
+            if stm.ast_type == _COMMENT:
+                return
+            if stm.ast_type == ast.ASTType.Rule and _is_constraint(stm):
+                loc = stm.location
+                line = loc.begin.line
+                number = len(constraints)
+                constraints.append((display, line, tags.get(line)))
+                enc = ast.Variable(loc, "E") if "E" in _global_vars(stm) else ast.SymbolicTerm(loc, clingo.Number(0))
+                head = ast.SymbolicAtom(ast.Function(loc, VIOLATED, [ast.SymbolicTerm(loc, clingo.Number(number)), enc], 0))
+                stm = ast.Rule(loc, ast.Literal(loc, ast.Sign.NoSign, head), stm.body)
+            statements.append(stm)
+
+        ast.parse_files([str(path)], on_stm)
+    users = _user_files(prog)
+    in_play = f"rule files in play: {', '.join(users) or 'the standard rules only'}"
+    ctl = clingo.Control(["--warn=none"])
+    with ast.ProgramBuilder(ctl) as builder:
+        for stm in statements:
+            builder.add(stm)
+    ctl.add("base", [], reference_text(facts, prog))
+    ctl.add("base", [], f"#show {VIOLATED}/2.")
+    _add_facts(ctl, facts)
+    ctl.ground([("base", [])])
+    fired: dict[int, set[int]] = {}
+    with ctl.solve(yield_=True) as handle:
+        for model in handle:
+            for sym in model.symbols(shown=True):
+                if sym.name == VIOLATED:
+                    fired.setdefault(sym.arguments[0].number, set()).add(sym.arguments[1].number)
+            break
+    if not fired:
+        return UnsatisfiableError("the rules have no answer for this batch, and no integrity constraint fired "
+                                  f"(a contradiction such as p and -p both derived?); {in_play}")
+    parts = []
+    for number in sorted(fired):
+        display, line, tag = constraints[number]
+        encs = sorted(e for e in fired[number] if e)
+        parts.append(f"{display}:{line}" + (f" [rule {tag.id}]" if tag else "")
+                     + (f" (encounter{'s' if len(encs) > 1 else ''} {', '.join(map(str, encs))} of the batch)" if encs else ""))
+    return UnsatisfiableError(f"the rules have no answer for this batch: integrity constraint{'s' if len(parts) > 1 else ''} "
+                              f"fired: {'; '.join(parts)}; {in_play}")
 
 
 # Performance (docs/performance.md): facts and answers cross the Python/clingo boundary one CFFI

@@ -54,7 +54,7 @@ def batch(infile, output, workers, resume, policy, rules, switches, chunk_size, 
         from .. import refdata
 
         if policy:
-            refdata.policy_file(policy)
+            refdata.policy_files(policy)
     except ValueError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import click
 
-from ..cli import _fail_input, load_input, site_option
+from ..cli import _fail_input, check_switches, fail_limit, limit_options, load_input, make_limits, site_option
 
 # input predicates (encodings/interface.lp) -> how their arguments after E name an input item
 ADMIN_PREDS = frozenset(
@@ -304,29 +304,35 @@ def _render_node(node: dict, prefix: str, last: bool, out: list[str]) -> None:
 @click.option("--not-billed", "not_billed", type=int, metavar="N", help="Explain the N-th rejected candidate.")
 @click.option("--finding", "finding", type=int, metavar="N", help="Explain the N-th finding.")
 @click.option("--json", "as_json", is_flag=True, help="Print the trees as JSON.")
-@click.option("--policy", default="medicare", show_default=True, help="Payer policy profile (encodings/policies/NAME.lp).")
+@click.option("--policy", default="medicare", show_default=True, help="Payer policy profile (encodings/policies/NAME.lp) or a policy package (a directory).")
 @click.option("--rules", "rules", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Extra rule file (repeatable).")
 @click.option("--switch", "switches", multiple=True, help="Turn on one policy switch (repeatable).")
 @click.option("--depth", type=int, default=MAX_DEPTH, show_default=True, help="Deepest level of the tree.")
 @click.option("--from", "source", type=click.Choice(["native", "fhir"]), default="native", show_default=True,
               help="Input format: the contract's encounter, or a FHIR R4 Bundle (JSON).")
 @site_option
+@limit_options
 def explain(file: str, line: Optional[int], not_billed: Optional[int], finding: Optional[int], as_json: bool,
             policy: str, rules: tuple[str, ...], switches: tuple[str, ...], depth: int, source: str = "native",
-            site: Optional[str] = None) -> None:
+            site: Optional[str] = None, time_limit=None, memory_limit=None) -> None:
     """Show the derivation behind a claim line, a rejected candidate or a finding as a tree:
     rule id, its sentence, the facts it used, down to the input items. Without --line,
     --not-billed or --finding, every item of the claim is explained."""
     from ..cases import solve_detailed
     from ..engine import EncodingError, StrictModeError
+    from ..limits import LimitExceeded
     from ..load import InputError
 
     try:
         loaded = load_input(file, source, site)
-        solved = solve_detailed([loaded], policy=policy, rules=rules, switches=[switches])[0]
+        check_switches(switches, policy)
+        solved = solve_detailed([loaded], policy=policy, rules=rules, switches=[switches],
+                                limits=make_limits(time_limit, memory_limit))[0]
     except InputError as exc:
         _fail_input(exc)
         sys.exit(2)
+    except LimitExceeded as exc:
+        fail_limit(exc)
     except (EncodingError, StrictModeError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

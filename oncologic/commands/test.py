@@ -7,17 +7,23 @@ from pathlib import Path
 
 import click
 
+from ..cli import limit_options, make_limits
+
 
 @click.command("test")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @click.option("-k", "keywords", multiple=True, metavar="NAME",
               help="Run only cases whose 'file.yaml::name' contains NAME (case-insensitive; repeatable; 'not NAME' excludes).")
 @click.option("-v", "--verbose", is_flag=True, help="List every case with its result.")
-def test(paths: tuple[str, ...], keywords: tuple[str, ...], verbose: bool) -> None:
-    """Run YAML case files (default: tests/cases); exit status 1 when a case fails.
+@limit_options
+def test(paths: tuple[str, ...], keywords: tuple[str, ...], verbose: bool, time_limit=None, memory_limit=None) -> None:
+    """Run YAML case files (default: tests/cases); exit status 1 when a case fails, 2 when a case
+    file is broken, 3 when a solve reached the time or memory limit (each group of cases that
+    share a policy and rule files is one solve).
 
     The same files run under pytest through the plugin oncologic installs."""
     from ..cases import CaseFileError, discover, load_cases, report, run_cases, select
+    from ..limits import EXIT_LIMIT
 
     roots = [Path(p) for p in paths] or [Path("tests/cases")]
     if not paths and not roots[0].is_dir():
@@ -37,10 +43,13 @@ def test(paths: tuple[str, ...], keywords: tuple[str, ...], verbose: bool) -> No
     if not chosen:
         click.echo("no cases selected" + (f" by -k {' '.join(keywords)}" if keywords else ""), err=True)
         sys.exit(2 if problems or not cases else 5)
-    outcomes = run_cases(chosen)
+    outcomes = run_cases(chosen, limits=make_limits(time_limit, memory_limit))
     failed = [o for o in outcomes if o.failures]
     skipped = [o for o in outcomes if o.skipped and not o.failures]
+    limits = list(dict.fromkeys(o.limit for o in outcomes if o.limit))
     for o in outcomes:
+        if o.limit:
+            continue
         if o.failures:
             click.echo(report(o))
             click.echo("")
@@ -50,6 +59,10 @@ def test(paths: tuple[str, ...], keywords: tuple[str, ...], verbose: bool) -> No
     passed = len(outcomes) - len(failed) - len(skipped)
     summary = f"{passed} passed, {len(failed)} failed, {len(skipped)} skipped ({len(files)} file(s))"
     click.echo(("FAILED: " if failed or problems else "OK: ") + summary)
+    for message in limits:
+        click.echo(f"error: {message}", err=True)
+    if limits:
+        sys.exit(EXIT_LIMIT)
     if problems:
         sys.exit(2)
     sys.exit(1 if failed else 0)
