@@ -39,7 +39,7 @@ ENCOUNTER_PREDS = {
     "grid": "clinical_trial.billing_grid", "plan": "treatment_plan", "plan_drug": "treatment_plan.drugs",
     "plan_cycle": "treatment_plan.cycle", "plan_cycles": "treatment_plan.planned_cycles",
     "plan_dx": "treatment_plan.diagnoses", "plan_modification": "treatment_plan.modifications",
-    "policy": "switches / policy profile",
+    "policy": "switches / policy profile", "payer_name": "payer.name", "payer_plan": "payer.name (site [payers] plan)",
 }
 REFERENCE_PREFIXES = ("hcpcs", "asp_limit", "ndc", "mue", "ncci", "icd10", "table")
 PROFILE_PREDS = frozenset({"policy_on", "policy_code_kind"})
@@ -224,7 +224,13 @@ class Explainer:
         subject, cand = raw[n - 1]
         nb = self.solved.claim.not_billed[n - 1]
         return {"item": "not_billed", "number": n, "title": f"not billed {n}: {cand} for {nb.subject}",
-                "rule": nb.why.rule, "tree": [self.node("not_billed", (self.ctx.number, subject, cand))]}
+                "rule": nb.why.rule, "tree": [self.node(self._not_billed_pred(subject, cand), (self.ctx.number, subject, cand))]}
+
+    def _not_billed_pred(self, subject, cand) -> str:
+        """not_billed, or payer_drop when a payer rule took the code off (its rule is the reason)."""
+        if not self.ans.why.get(("not_billed", (subject, cand))) and self.ans.why.get(("payer_drop", (subject, cand))):
+            return "payer_drop"
+        return "not_billed"
 
     def explain_finding(self, n: int) -> dict:
         from ..render import SEVERITY_ORDER, _name, _sort_key
