@@ -464,8 +464,7 @@ _ONE_ANSWER = {
 _REJECTED_STATEMENTS = {
     "Minimize": ("#minimize/#maximize and weak constraints (:~) are not allowed: a claim is one answer, "
                  "not an optimum"),
-    "ShowSignature": "#show is not allowed: encodings/interface.lp alone decides what is shown",
-    "ShowTerm": "#show is not allowed: encodings/interface.lp alone decides what is shown",
+    "ShowTerm": "#show of a term is not allowed: it would show atoms no rule derives",
     "ProjectSignature": "#project is not allowed: a claim is one answer",
     "ProjectAtom": "#project is not allowed: a claim is one answer",
     "Heuristic": "#heuristic is not allowed: a claim is one answer",
@@ -522,6 +521,14 @@ def check_rule_file(path: Path, display: str, known: "dict[tuple[str, int], str]
         here = f"{display}:{loc0.line}:{loc0.column}" if loc0 is not None else display
         if kind in _REJECTED_STATEMENTS:
             problems.append(f"{here}: {_REJECTED_STATEMENTS[kind]}")
+            continue
+        if kind == "ShowSignature":
+            # a view of the file's own predicates (oncologic report adds one) decides nothing;
+            # showing an engine predicate would put internal atoms into the answers
+            sig = (stm.name, stm.arity)
+            if sig in known or sig not in own:
+                problems.append(f"{here}: #show {stm.name}/{stm.arity}: a rule file may show only predicates it "
+                                "defines itself (encodings/interface.lp decides what of the engine is shown)")
             continue
         if kind == "Program" and stm.name != "base":
             problems.append(f"{here}: #program {stm.name} is not allowed: only the base part is grounded")

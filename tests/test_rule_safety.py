@@ -124,7 +124,8 @@ def test_a_finding_needs_its_sentence(tmp_path):
         ("#count { A : my_a(A) } = 1 :- encounter(E).", "an aggregate in a rule head"),
         ("#minimize { 1,A : admin(E,A) }.", "#minimize/#maximize"),
         (":~ admin(E,A). [1@1,E,A]", "weak constraints"),
-        ("#show dur/3.", "#show is not allowed"),
+        ("#show dur/3.", "a rule file may show only predicates it defines itself"),
+        ('#show finding(1,"X",error,enc).', "#show of a term is not allowed"),
         ("#external my_x.", "#external is not allowed"),
     ],
 )
@@ -416,3 +417,16 @@ def test_payer_drop_for_the_whole_encounter_takes_every_line_of_the_code(tmp_pat
     assert "J0640" not in [ln.code for ln in claim.lines]
     [nb] = [nb for nb in claim.not_billed if nb.candidate == "J0640"]
     assert nb.subject == "enc" and nb.why.rule == "mine.no_leucovorin" and "does not pay J0640" in nb.why.text
+
+
+def test_dropping_a_primary_leaves_its_add_on_flagged_without_the_trial_sentence(tmp_path):
+    rule = _write(tmp_path / "drop.lp", """
+        %@rule mine.no_chemo_initial
+        %@text "This payer does not take {C} on this claim (test)."
+        payer_drop(E,enc,C) :- encounter(E), C = "96413".
+    """)
+    claim = code_encounters([load_file(str(SEED))], rules=[rule])[0]
+    assert "96413" not in [ln.code for ln in claim.lines]
+    rules = {f.why.rule for f in claim.findings if f.code == "ADDON_WITHOUT_PRIMARY"}
+    assert rules == {"guard.addon_without_primary"}, rules
+    assert not claim.clean
