@@ -61,6 +61,36 @@ def main() -> None:
     m1, m2 = statistics.median(times[1]), statistics.median(times[2])
     print(f"2 models cost {100 * (m2 - m1) / m1:+.1f} % CPU per batch ({1000 * (m2 - m1) / e:+.3f} ms per encounter)")
 
+    # the solve step alone, on one ground program (same Control, solved again and again): what
+    # asking for the second model adds, free of grounding and of the noise of other load
+    import clingo
+
+    prog = engine.load_program(extra)
+    ctl = clingo.Control(["--warn=none"])
+    with clingo.ast.ProgramBuilder(ctl) as builder:
+        for stm in prog.statements:
+            builder.add(stm)
+    ctl.add("base", [], engine.reference_text(facts, prog))
+    engine._add_facts(ctl, facts)
+    t0 = time.process_time()
+    ctl.ground([("base", [])])
+    ground = time.process_time() - t0
+    solve_t: dict[int, list[float]] = {1: [], 2: []}
+    for _ in range(args.reps * 4):
+        for models in (1, 2):
+            ctl.configuration.solve.models = models
+            found = 0
+            t0 = time.process_time()
+            with ctl.solve(yield_=True) as handle:
+                for model in handle:
+                    found += 1
+                    model.symbols(shown=True)
+            solve_t[models].append(time.process_time() - t0)
+            assert found == 1
+    s1, s2 = statistics.median(solve_t[1]), statistics.median(solve_t[2])
+    print(f"solve step alone (grounding {ground:.3f} s CPU once): models=1 {1000 * s1:.2f} ms, models=2 {1000 * s2:.2f} ms "
+          f"median of {len(solve_t[1])}: {1000 * (s2 - s1):+.2f} ms per batch of {e} ({100 * (s2 - s1) / ground:+.2f} % of grounding)")
+
 
 if __name__ == "__main__":
     main()
