@@ -430,3 +430,29 @@ def test_dropping_a_primary_leaves_its_add_on_flagged_without_the_trial_sentence
     rules = {f.why.rule for f in claim.findings if f.code == "ADDON_WITHOUT_PRIMARY"}
     assert rules == {"guard.addon_without_primary"}, rules
     assert not claim.clean
+
+
+def test_payer_plan_facts_from_the_site_entry_or_a_plan_named_payer(tmp_path):
+    from oncologic.facts import encounter_facts
+    from oncologic.formats.site import load_site
+
+    site = load_site(str(_write(tmp_path / "site.toml", """
+        [payers]
+        "ACME HEALTH" = { type = "commercial", plan = "Acme Gold PPO" }
+    """)))
+    by_name, by_plan = _seed_doc(), _seed_doc()
+    by_name["payer"] = {"name": "Acme Health", "type": "commercial"}  # matched ignoring case
+    by_plan["payer"] = {"name": "Acme Gold PPO", "type": "commercial"}  # a FHIR bundle names the plan
+    for doc in (by_name, by_plan):
+        facts, _ctx = encounter_facts(validate(doc, site=site), 1)
+        assert ("payer_plan", (1, "Acme Gold PPO")) in facts
+        assert ("payer_name", (1, doc["payer"]["name"])) in facts
+    facts, _ctx = encounter_facts(validate(_seed_doc()), 1)
+    assert not [f for f in facts if f[0] == "payer_plan"]
+
+
+def test_oncologic_rules_lists_a_policy_package(tmp_path):
+    pkg = _package(tmp_path)
+    result = CliRunner().invoke(main, ["rules", "--policy", str(pkg)])
+    assert result.exit_code == 0, result.output
+    assert "acme.no_sequential_infusion" in result.output
