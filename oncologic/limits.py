@@ -138,6 +138,7 @@ def run_limited(fn: Callable[[], Any], limits: Optional[Limits], files: Sequence
     deadline = time.monotonic() + limits.time_s if limits.time_s else None
     chunks: list[bytes] = []
     timed_out = False
+    complete = False
     try:
         while True:
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -147,11 +148,12 @@ def run_limited(fn: Callable[[], Any], limits: Optional[Limits], files: Sequence
                 break
             data = os.read(rfd, 1 << 20)
             if not data:
+                complete = True
                 break
             chunks.append(data)
     finally:
         os.close(rfd)
-        if timed_out:
+        if not complete:  # past the deadline, or interrupted (Ctrl-C): the child must not live on
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
