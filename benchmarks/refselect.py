@@ -2,6 +2,12 @@
 
     PYTHONPATH=. python benchmarks/refselect.py            # 1, 20 and 200 generated encounters
     PYTHONPATH=. python benchmarks/refselect.py --n 1 50
+    PYTHONPATH=. python benchmarks/refselect.py --needed-quarters   # only the 2025 Q4 and 2026 Q1 ASP files and crosswalks
+
+The generated encounters are dated 2025-10-01 to 2026-01-01 (2025 Q4 and the first day of 2026
+Q1). ``--needed-quarters`` hides the other eight pricing files and seven crosswalks (as if only
+the quarters of the batch had been imported): the batch solve with ten quarters present must
+cost the same as with the two it uses (issue 12).
 
 For each batch size: the number of reference rows the batch loads (refdata.select_facts over the
 codes of the batch and of the rules), the time to select them, and the wall time of coding the
@@ -26,11 +32,22 @@ sys.path.insert(0, str(HERE.parent))
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, nargs="+", default=[1, 20, 200])
+    ap.add_argument("--needed-quarters", action="store_true",
+                    help="load only the 2025 Q4 and 2026 Q1 ASP pricing files and crosswalks")
     args = ap.parse_args(argv)
     os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp()  # a cold index cache
     from generator import generate
 
     from oncologic import engine, refdata, solver
+
+    if args.needed_quarters:
+        every = refdata.fact_files
+
+        def needed() -> list[Path]:
+            return [p for p in every() if not p.name.startswith(("asp_", "ndc_")) or p.stem.endswith(("2025q4", "2026q1"))]
+
+        refdata.fact_files = needed
+        refdata.reset()
     from oncologic.facts import encounter_facts
     from oncologic.load import validate
 

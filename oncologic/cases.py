@@ -633,3 +633,78 @@ def _shell_quote(text: str) -> str:
     import shlex
 
     return shlex.quote(text)
+
+
+# --------------------------------------------------------------------------------------------
+# coverage: which rule ids the cases exercise
+
+
+@dataclass
+class Coverage:
+    """Rule ids of the standard rules, every shipped profile and the cases' own rule files, with
+    the cases that fired each (a rule fires when its provenance atom is in a case's answer)."""
+
+    places: dict[str, list[str]]  # rule id -> file:line of its rules
+    cases: dict[str, list[str]]  # rule id -> ids of the cases that fired it
+
+    @property
+    def exercised(self) -> list[str]:
+        return sorted(r for r in self.places if self.cases.get(r))
+
+    @property
+    def missing(self) -> list[str]:
+        return sorted(r for r in self.places if not self.cases.get(r))
+
+    def percent(self) -> float:
+        return 100.0 * len(self.exercised) / len(self.places) if self.places else 100.0
+
+    def to_json(self) -> dict:
+        return {"rule_ids": len(self.places), "exercised": len(self.exercised), "percent": round(self.percent(), 1),
+                "rules": {r: {"places": self.places[r], "cases": sorted(self.cases.get(r, []))} for r in sorted(self.places)}}
+
+    def render(self) -> str:
+        out = [f"rule coverage: {len(self.exercised)} of {len(self.places)} rule ids exercised by the cases "
+               f"({self.percent():.1f} %)"]
+        if self.missing:
+            out.append("rule ids no case exercises:")
+            family = None
+            for rid in self.missing:
+                fam = rid.split(".", 1)[0]
+                if fam != family:
+                    family = fam
+                    out.append(f"  [{fam}]")
+                out.append(f"    {rid:<42} {', '.join(self.places[rid])}")
+        return "\n".join(out)
+
+
+def coverage(outcomes: Sequence[Outcome]) -> Coverage:
+    """The rule coverage of a case run (``oncologic test --coverage``)."""
+    from . import engine, refdata
+
+    extra: list[tuple[Path, ...]] = [(p,) for p in sorted(refdata.POLICIES.glob("*.lp"))]
+    for o in outcomes:
+        extra += [(Path(f),) for f in o.case.rules_files]
+        if o.case.policy and refdata.is_policy_package(o.case.policy):
+            try:  # a policy package's files load together (they may read each other's predicates)
+                extra.append(tuple(refdata.policy_files(o.case.policy)))
+            except ValueError:
+                pass
+    places: dict[str, list[str]] = {}
+    for rule in engine.load_program().rules:
+        places.setdefault(rule.tag.id, []).append(f"{rule.tag.file}:{rule.tag.line}")
+    std = set(places)
+    for paths in dict.fromkeys(extra):
+        try:
+            prog = engine.load_program(list(paths))
+        except Exception:  # noqa: BLE001 - a file that does not load is reported by the case run itself
+            continue
+        for rule in prog.rules:
+            if rule.tag.id not in std:
+                spot = f"{rule.tag.file}:{rule.tag.line}"
+                if spot not in places.setdefault(rule.tag.id, []):
+                    places[rule.tag.id].append(spot)
+    fired: dict[str, list[str]] = {}
+    for o in outcomes:
+        for rid in o.fired:
+            fired.setdefault(rid, []).append(o.case.id)
+    return Coverage(places, fired)

@@ -26,6 +26,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "audit": (".commands.audit_cmd", "audit", "Compare a posted claim (X12 837 or claim JSON) with what the documentation supports."),
     "report": (".commands.report_cmd", "report", "Write a self-contained HTML report: a session timeline, or a batch summary."),
     "data": (".commands.data_cmd", "data", "Import CMS/FDA reference files (by content), show loaded versions and gaps, verify them."),
+    "diff": (".commands.diff_cmd", "diff", "Code a corpus under two rule sets (git revisions, folders, files) and show the claims that changed."),
     "batch": (".commands.batch_cmd", "batch", "Code a JSON Lines file or folder of encounters into JSON Lines, in input order."),
 }
 

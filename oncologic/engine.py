@@ -22,7 +22,7 @@ from clingo import ast
 
 from . import refdata
 from .facts import Const, Fact, Fn
-from .rules import RuleTag, TagError, parse_tags
+from .rules import RuleTag, TagError, check_effective, parse_tags
 
 WHY = "_why"
 _COMMENT = getattr(ast.ASTType, "Comment", None)
@@ -125,13 +125,13 @@ def _parse_file(path: Path, display: str, rules: list[TaggedRule], statements: l
             # clingo >= 5.8 hands comments over as statements: half of the rule text, and never
             # needed to ground (the docs and tags are read from the files themselves)
             return
+        tag = tags.get(stm.location.begin.line) if stm.ast_type == ast.ASTType.Rule else None
+        if tag is not None and (tag.effective_from is not None or tag.effective_to is not None):
+            stm = _effective_rule(stm, tag, display)
         statements.append(stm)
-        if stm.ast_type != ast.ASTType.Rule:
-            return
-        line = stm.location.begin.line
-        tag = tags.get(line)
         if tag is None:
             return
+        line = stm.location.begin.line
         head = stm.head
         if _is_constraint(stm):
             # a tagged integrity constraint: never in a model; its id and sentence name it when
@@ -142,7 +142,7 @@ def _parse_file(path: Path, display: str, rules: list[TaggedRule], statements: l
         if head.ast_type != ast.ASTType.Literal or head.atom.ast_type != ast.ASTType.SymbolicAtom:
             raise EncodingError(f"{display}:{line}: %@rule {tag.id} must tag a rule with one plain head atom")
         used.add(line)
-        names = _global_vars(stm)
+        names = [n for n in _global_vars(stm) if n != _EFF_VAR]
         for var_names, _fmt in tag.placeholders():
             for var in var_names:
                 if var not in names:
@@ -182,6 +182,31 @@ def _is_constraint(stm) -> bool:
             and not head.atom.value)
 
 
+_EFF_VAR = "OncEffectiveDos"
+
+
+def _effective_rule(stm, tag: RuleTag, display: str):
+    """The rule with ``dos(E,D), D >= From, D <= To`` added to its body (``%@effective``): E is the
+    first argument of the head, the encounter by the interface's convention."""
+    line = stm.location.begin.line
+    head = stm.head
+    args = getattr(getattr(getattr(head, "atom", None), "symbol", None), "arguments", None)
+    if head.ast_type != ast.ASTType.Literal or not args or args[0].ast_type != ast.ASTType.Variable:
+        raise EncodingError(f"{display}:{line}: %@effective on {tag.id} needs a rule whose head's first argument is "
+                            "the encounter variable E")
+    loc = stm.location
+    enc = ast.Variable(loc, args[0].name)
+    dos_var = ast.Variable(loc, _EFF_VAR)
+    body = list(stm.body)
+    body.append(ast.Literal(loc, ast.Sign.NoSign, ast.SymbolicAtom(ast.Function(loc, "dos", [enc, dos_var], 0))))
+    for op, value in ((ast.ComparisonOperator.GreaterEqual, tag.effective_from),
+                      (ast.ComparisonOperator.LessEqual, tag.effective_to)):
+        if value is not None:
+            cmp = ast.Comparison(dos_var, [ast.Guard(op, ast.SymbolicTerm(loc, clingo.Number(value)))])
+            body.append(ast.Literal(loc, ast.Sign.NoSign, cmp))
+    return stm.update(body=body)
+
+
 def _show_provenance(statements: list[Any], rules: list[TaggedRule]) -> None:
     """One ``#show _why/K.`` for every arity of the provenance atoms (2 + a rule's variables)."""
     loc = next((stm.location for stm in statements if "location" in stm.keys()), None)
@@ -219,6 +244,10 @@ def load_program(extra: Sequence[Path] = ()) -> Program:
                         known = standard_index(statements)
                     added |= check_rule_file(path, display, known, added)
                 _parse_file(path, display, rules, statements)
+            try:
+                check_effective([r.tag for r in rules])
+            except TagError as exc:
+                raise EncodingError(str(exc)) from None
             _show_provenance(statements, rules)
             prog = Program(statements, rules, key)
             _CACHE[key] = prog

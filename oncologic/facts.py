@@ -233,7 +233,9 @@ def encounter_facts(loaded: Loaded, e: int, policies: tuple[str, ...] = ()) -> t
             ctx.drug_codes[(a, d)] = code
             if code:
                 add(("drug_code", (e, a, d, code)))
-                if drug.hcpcs is None:
+                if (idx, d - 1) in loaded.rxnorm:
+                    add(("drug_rxnorm", (e, a, d, loaded.rxnorm[(idx, d - 1)])))
+                elif drug.hcpcs is None:
                     add(("drug_code_from_ndc", (e, a, d)))
             if drug.ndc:
                 add(("drug_ndc", (e, a, d, drug.ndc)))

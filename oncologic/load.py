@@ -56,6 +56,9 @@ class Loaded:
     site: Any = None
     # drug (admin index, drug index) -> the site formulary row it was mapped through
     formulary: dict[tuple[int, int], Any] = field(default_factory=dict)
+    # drug (admin index, drug index) -> the RxNorm code its HCPCS code was found through (an
+    # imported RxNorm release: RXCUI -> NDCs -> the crosswalk of the date of service)
+    rxnorm: dict[tuple[int, int], str] = field(default_factory=dict)
 
 
 def read_text(path: str) -> tuple[str, str]:
@@ -143,12 +146,16 @@ def _ymd(day) -> int | None:
     return day.year * 10000 + day.month * 100 + day.day if day is not None else None
 
 
-def _reference_checks(enc: Encounter) -> tuple[list[tuple[str, str]], dict[tuple[int, int], str]]:
+RXNORM_SYSTEMS = ("rxnorm", "http://www.nlm.nih.gov/research/umls/rxnorm")
+
+
+def _reference_checks(enc: Encounter) -> tuple[list[tuple[str, str]], dict[tuple[int, int], str], dict[tuple[int, int], str]]:
     from . import refdata
 
     known = refdata.known_hcpcs()
     problems: list[tuple[str, str]] = []
     resolved: dict[tuple[int, int], str] = {}
+    rxnorm: dict[tuple[int, int], str] = {}
     for i, adm in enumerate(enc.administrations):
         for j, drug in enumerate(adm.drugs):
             here = ("administrations", i, "drugs", j)
@@ -156,6 +163,13 @@ def _reference_checks(enc: Encounter) -> tuple[list[tuple[str, str]], dict[tuple
                 if drug.ndc is None:
                     if drug.kind is None and drug.code is None:
                         problems.append((fmt_path(here), "a drug needs hcpcs, an ndc that maps to one HCPCS code, kind, or a code the site formulary maps"))
+                    elif drug.code is not None and drug.code.system in RXNORM_SYSTEMS:
+                        # an imported RxNorm release: its NDCs, then the crosswalk of the date of
+                        # service; used only when that gives exactly one HCPCS code
+                        codes = refdata.rxnorm_hcpcs(drug.code.code, _ymd(enc.date_of_service))
+                        if len(codes) == 1:
+                            resolved[(i, j)] = codes[0]
+                            rxnorm[(i, j)] = drug.code.code
                     continue
                 codes = refdata.ndc_codes_on(drug.ndc, _ymd(enc.date_of_service))
                 if len(codes) == 1:
@@ -170,7 +184,7 @@ def _reference_checks(enc: Encounter) -> tuple[list[tuple[str, str]], dict[tuple
                 pass  # a finding, not an input error
             if drug.container and drug.container.size is None and drug.container.count is not None:
                 pass
-    return problems, resolved
+    return problems, resolved, rxnorm
 
 
 def validate(data: Any, source: str = "", site: Any = None) -> Loaded:
@@ -186,10 +200,10 @@ def validate(data: Any, source: str = "", site: Any = None) -> Loaded:
     except PathError as err:  # raised outside pydantic's wrapper
         raise InputError([(fmt_path(err.loc), err.message)], source) from None
     rows = _apply_formulary(enc, site)
-    problems, resolved = _reference_checks(enc)
+    problems, resolved, rxnorm = _reference_checks(enc)
     if problems:
         raise InputError(problems, source)
-    return Loaded(enc, _unknown_fields(enc), resolved, site, rows)
+    return Loaded(enc, _unknown_fields(enc), resolved, site, rows, rxnorm)
 
 
 def _apply_formulary(enc: Encounter, site: Any) -> dict[tuple[int, int], Any]:

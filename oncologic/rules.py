@@ -7,6 +7,11 @@ A tagged rule looks like::
     %@ref "CPT facility hierarchy (domain-rules 3.6)"
     charge(E,k(1,G,0,C,0),C,1,A) :- initial_basis(E,G,A,hierarchy), ...
 
+An optional ``%@effective 2023-07-01`` (from that date of service on) or
+``%@effective 2023-07-01..2024-12-31`` (both ends included; ``..2024-12-31`` has no start) limits
+the rule to dates of service in the range; two versions of one rule id may coexist when their
+ranges are disjoint (:func:`check_effective`).
+
 The id is stable API (``family.name``). The text is a template over the rule's variables,
 rendered by :mod:`oncologic.explain`; ``{A:adm}`` names a format (see ``explain.FORMATS``).
 The tag block applies to the first rule after it.
@@ -18,7 +23,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-_TAG = re.compile(r"^\s*%@(rule|text|ref)\s+(.*?)\s*$")
+_TAG = re.compile(r"^\s*%@(rule|text|ref|effective)\s+(.*?)\s*$")
+_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _ID = re.compile(r"^[a-z][a-z0-9_]*\.[a-z0-9_]+$")
 _PLACEHOLDER = re.compile(r"\{([A-Z][A-Za-z0-9_']*(?:,[A-Z][A-Za-z0-9_']*)*)(?::([a-z]+))?\}")
 
@@ -30,6 +36,24 @@ class RuleTag:
     ref: str
     file: str
     line: int  # line of the rule the tag applies to (1-based)
+    effective_from: int | None = None  # YYYYMMDD: the rule applies to dates of service from this day
+    effective_to: int | None = None  # YYYYMMDD: ... up to and including this day
+
+    @property
+    def effective(self) -> str:
+        """The date range as written for people ("" when the rule has none)."""
+        if self.effective_from is None and self.effective_to is None:
+            return ""
+        def fmt(v):
+            return f"{v // 10000:04d}-{v // 100 % 100:02d}-{v % 100:02d}"
+        lo = fmt(self.effective_from) if self.effective_from is not None else ""
+        hi = fmt(self.effective_to) if self.effective_to is not None else ""
+        return f"{lo}..{hi}"
+
+    def overlaps(self, other: "RuleTag") -> bool:
+        lo1, hi1 = self.effective_from or 0, self.effective_to or 99991231
+        lo2, hi2 = other.effective_from or 0, other.effective_to or 99991231
+        return lo1 <= hi2 and lo2 <= hi1
 
     @property
     def family(self) -> str:
@@ -47,6 +71,55 @@ def _unquote(value: str) -> str:
     if len(value) >= 2 and value[0] == value[-1] == '"':
         return value[1:-1].replace('\\"', '"')
     return value
+
+
+def _parse_date(value: str, where: str) -> int:
+    m = _DATE.match(value)
+    if not m:
+        raise TagError(f"{where}: %@effective date {value!r} must be YYYY-MM-DD")
+    y, mo, d = (int(g) for g in m.groups())
+    import datetime
+
+    try:
+        datetime.date(y, mo, d)
+    except ValueError:
+        raise TagError(f"{where}: %@effective date {value!r} is not a calendar date") from None
+    return y * 10000 + mo * 100 + d
+
+
+def parse_effective(value: str, where: str) -> tuple[int | None, int | None]:
+    """``2023-07-01``, ``2023-07-01..2024-12-31``, ``..2024-12-31`` -> (from, to) as YYYYMMDD."""
+    text = value.strip()
+    if ".." in text:
+        lo_s, hi_s = (part.strip() for part in text.split("..", 1))
+    else:
+        lo_s, hi_s = text, ""
+    lo = _parse_date(lo_s, where) if lo_s else None
+    hi = _parse_date(hi_s, where) if hi_s else None
+    if lo is None and hi is None:
+        raise TagError(f"{where}: %@effective needs a start date, an end date or both")
+    if lo is not None and hi is not None and hi < lo:
+        raise TagError(f"{where}: %@effective range {value!r} ends before it starts")
+    return lo, hi
+
+
+def check_effective(tags: list[RuleTag]) -> None:
+    """Versions of one rule id with different effective ranges must not overlap (identical ranges
+    are variants of one version: several rules may share an id)."""
+    by_id: dict[str, list[RuleTag]] = {}
+    for tag in tags:
+        by_id.setdefault(tag.id, []).append(tag)
+    for rid, group in by_id.items():
+        ranges = {(t.effective_from, t.effective_to): t for t in group}
+        if len(ranges) < 2:
+            continue
+        items = list(ranges.values())
+        for i, a in enumerate(items):
+            for b in items[i + 1:]:
+                if a.overlaps(b):
+                    raise TagError(f"{b.file}:{b.line}: rule {rid} effective {b.effective or 'always'} overlaps its "
+                                   f"other version at {a.file}:{a.line} (effective {a.effective or 'always'}); "
+                                   "versions of one rule id need disjoint date ranges")
 
 
 def parse_tags(path: Path, display: str | None = None) -> list[RuleTag]:
@@ -77,7 +150,10 @@ def parse_tags(path: Path, display: str | None = None) -> list[RuleTag]:
         if pending:
             if "text" not in pending:
                 raise TagError(f"{name}:{pending_line}: rule {pending['rule']} has no %@text")
-            tags.append(RuleTag(pending["rule"], pending["text"], pending.get("ref", ""), name, lineno))
+            lo = hi = None
+            if "effective" in pending:
+                lo, hi = parse_effective(pending["effective"], f"{name}:{pending_line}")
+            tags.append(RuleTag(pending["rule"], pending["text"], pending.get("ref", ""), name, lineno, lo, hi))
             pending = {}
     if pending:
         raise TagError(f"{name}:{pending_line}: %@rule {pending['rule']} is not followed by a rule")

@@ -41,10 +41,11 @@ from hypothesis import note
 from hypothesis import strategies as st
 
 from . import refdata
+from .regimens import REGIMEN_NAMES
 
 __all__ = [
     "DrugSpec", "drug_catalog", "diagnosis_codes",
-    "encounters", "batches", "invalid_documents",
+    "encounters", "batches", "invalid_documents", "regimen_encounters", "REGIMEN_NAMES",
     "solve_docs", "code_document",
     "check_one_initial_per_group", "check_addons_have_primary", "check_additional_hours",
     "check_clean_iff_no_error", "check_drug_units_cover_dose", "check_everything_accounted", "check_claim",
@@ -231,6 +232,33 @@ def encounters(draw, min_admins: int = 1, max_admins: int = 6, settings: Sequenc
     return enc
 
 
+@st.composite
+def regimen_encounters(draw, regimen: Optional[str] = None, setting: Optional[str] = None,
+                       payer_type: Optional[str] = None, payer_name: Optional[str] = None,
+                       diagnoses: Optional[Sequence[str]] = None, date_of_service: Optional[dt.date] = None,
+                       min_admins: int = 1, max_admins: int = 60, bad_rate: float = 0.0) -> dict:
+    """A realistic encounter of a published regimen, drawn by the seeded generator of
+    :mod:`oncologic.regimens` (the benchmark's): ``regimen`` one of :data:`REGIMEN_NAMES`
+    (folfox, rchop, carbo_pacli, pembrolizumab, nivolumab, bevacizumab, support, cisplatin; None:
+    drawn with the generator's shares), ``setting`` office | facility, ``payer_type`` medicare |
+    medicare_advantage | medicaid | commercial, ``payer_name`` the payer's name as the claim gives
+    it, ``diagnoses`` the cancer diagnoses to choose from, ``date_of_service``, and the number of
+    administrations kept between ``min_admins`` and ``max_admins`` (encounters outside are drawn
+    again; FOLFOX has 4-7, a pembrolizumab visit 1-2). ``bad_rate`` makes that share invalid."""
+    import random
+
+    from .regimens import encounter as _generate
+
+    for _ in range(50):
+        seed = draw(st.integers(0, 2**32 - 1))
+        doc = _generate(random.Random(seed), draw(st.integers(1, 10**6)), bad_rate, regimen=regimen, setting=setting,
+                        payer_type=payer_type, payer_name=payer_name,
+                        diagnoses=list(diagnoses) if diagnoses else None, day=date_of_service)
+        if min_admins <= len(doc["administrations"]) <= max_admins:
+            return doc
+    raise ValueError(f"regimen {regimen or 'any'}: no encounter with {min_admins}-{max_admins} administrations in 50 draws")
+
+
 def batches(min_size: int = 1, max_size: int = 8, **kw) -> st.SearchStrategy[list[dict]]:
     """A list of valid encounters with distinct ids (made to be coded in one batch)."""
 
@@ -310,12 +338,14 @@ def solve_docs(docs: Sequence[dict], policy: Optional[str] = "medicare", rules: 
     return code_encounters(loaded, policy=policy, rules=rules, policies=switches)
 
 
-def code_document(doc: Any, policy: Optional[str] = "medicare"):
-    """Validate and code one document: the path a user's input takes (``InputError`` or a claim)."""
+def code_document(doc: Any, policy: Optional[str] = "medicare", rules: Sequence[str] = (),
+                  switches: Sequence[str] = ()):
+    """Validate and code one document: the path a user's input takes (``InputError`` or a claim),
+    under ``policy``, the rule files ``rules`` and the policy ``switches``."""
     from .load import validate
     from .solver import code_encounters
 
-    return code_encounters([validate(doc)], policy=policy)[0]
+    return code_encounters([validate(doc)], policy=policy, rules=rules, policies=[tuple(switches)])[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -494,14 +524,16 @@ def check_claim(doc: dict, claim) -> list[str]:
     return [m for check in CLAIM_CHECKS for m in check(doc, claim)]
 
 
-def assert_invariants(docs: Sequence[dict], claims: Sequence[Any]) -> None:
+def assert_invariants(docs: Sequence[dict], claims: Sequence[Any], policy: Optional[str] = None,
+                      rules: Sequence[str] = (), switches: Sequence[str] = ()) -> None:
     """Check every claim; on a violation, print the encounter as a pasteable case file
-    (hypothesis ``note``) and fail."""
+    (hypothesis ``note``), with the policy, rule files and switches it was coded under, and fail."""
     bad = []
     for doc, claim in zip(docs, claims):
         problems = check_claim(doc, claim)
         if problems:
-            note(case_yaml(doc, claim, name=f"invariant: {problems[0]}", problems=problems))
+            note(case_yaml(doc, claim, name=f"invariant: {problems[0]}", problems=problems, policy=policy,
+                           rules=rules, switches=switches))
             bad.append(f"{doc.get('id')}: " + "; ".join(problems))
     assert not bad, "\n".join(bad)
 
@@ -605,14 +637,25 @@ def add_kvo(doc: dict, start_offset: int = 0, minutes: int = 120, with_bag: bool
     return out
 
 
-def case_yaml(doc: Any, claim=None, name: str = "generated case", problems: Iterable[str] = ()) -> str:
+def case_yaml(doc: Any, claim=None, name: str = "generated case", problems: Iterable[str] = (),
+              policy: Optional[str] = None, rules: Sequence[str] = (), switches: Sequence[str] = ()) -> str:
     """A case file (a one-case YAML list) a rule author can paste into tests/cases/: the
-    encounter, and as ``expect`` what the engine produced now, to be corrected by hand."""
+    encounter, the policy, rule files (absolute paths, plus their text as comments so the case
+    still says what ran when the files move) and switches it was coded under, and as ``expect``
+    what the engine produced now, to be corrected by hand."""
+    from pathlib import Path
+
     import yaml
 
     case: dict[str, Any] = {"name": name}
     if problems:
         case["description"] = "found by a property test: " + "; ".join(problems)
+    if policy and policy != "medicare":
+        case["policy"] = policy
+    if switches:
+        case["switches"] = list(switches)
+    if rules:
+        case["rules_files"] = [str(Path(r).resolve()) for r in rules]
     case["encounter"] = doc
     if claim is not None:
         d = claim_dump(claim)
@@ -622,4 +665,11 @@ def case_yaml(doc: Any, claim=None, name: str = "generated case", problems: Iter
             "clean": d["clean"],
         }
     text = yaml.safe_dump([case], sort_keys=False, allow_unicode=True, width=110)
-    return "# Paste into tests/cases/<topic>.yaml and correct expect: to what the rules should give.\n" + text
+    head = "# Paste into tests/cases/<topic>.yaml and correct expect: to what the rules should give.\n"
+    for r in rules:
+        try:
+            body = Path(r).read_text(encoding="utf-8")
+        except OSError:
+            continue
+        head += f"# rules file {Path(r).resolve()} as it was:\n" + "".join(f"#   {ln}\n" for ln in body.splitlines())
+    return head + text

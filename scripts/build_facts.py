@@ -67,8 +67,11 @@ def shipped_files(releases: Path, extracts: Path):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--releases", type=Path, default=REPO.parent / "shared" / "data" / "releases")
-    ap.add_argument("--extracts", type=Path, default=REPO.parent / "shared" / "data")
+    # ../shared/data beside the checkout (or beside one of its parents: a git worktree sits deeper)
+    found = [b / "shared" / "data" for b in REPO.parents if (b / "shared" / "data" / "releases").is_dir()]
+    shared = found[0] if found else REPO.parent / "shared" / "data"
+    ap.add_argument("--releases", type=Path, default=shared / "releases")
+    ap.add_argument("--extracts", type=Path, default=shared)
     ap.add_argument("--out", type=Path, default=REPO / "facts")
     ap.add_argument("-q", "--quiet", action="store_true")
     args = ap.parse_args(argv)

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from oncologic.cli import main
@@ -375,3 +376,245 @@ def test_wrong_json_type_names_the_element() -> None:
     with pytest.raises(InputError) as info:
         bundle_to_documents(b)
     assert "Bundle.entry[4].resource.dosage.route: a JSON object is expected" in info.value.render()
+
+
+# --------------------------------------------------------------------------------------------
+# each bug once more, on the element alone (each of these fails when its fix is undone)
+
+
+def test_infuse_over_extension_alone_gives_the_duration(site) -> None:
+    b = _bundle("cerner_paclitaxel.json")
+    del _res(b, "ma-pac")["dosage"]["rateQuantity"]
+    _res(b, "ma-pac")["extension"][0]["valueQuantity"]["value"] = 180  # a 3-hour paclitaxel
+    doc, warnings = bundle_to_document(b, site)
+    pac = next(a for a in doc["administrations"] if a["id"] == "ma-pac")
+    assert (pac["start"], pac["stop"]) == ("10:00", "13:00")
+    assert any("+ 180 minutes (the infuse-over extension)" in w for w in warnings)
+    (claim,) = _code(b, site)
+    assert _lines(claim)["96413"] == (1, []) and _lines(claim)["96415"] == (2, [])
+
+
+def test_active_problem_list_condition_is_left_off(site) -> None:
+    b = _bundle("epic_pembrolizumab.json")
+    anemia = _res(b, "eAnemia")
+    anemia["clinicalStatus"]["coding"][0]["code"] = "active"
+    del anemia["abatementDateTime"]
+    doc, warnings = bundle_to_document(b, site)
+    assert "D63.0" not in doc["diagnoses"]
+    assert any("D63.0 left off the claim: not an encounter diagnosis (category problem-list-item)" in w for w in warnings)
+    anemia["category"] = _res(b, "eZ5112")["category"]  # the same Condition as an encounter diagnosis is kept
+    doc, _w = bundle_to_document(b, site)
+    assert "D63.0" in doc["diagnoses"]
+
+
+def test_stopped_administration_is_coded_by_the_minutes_given(site) -> None:
+    b = _bundle("cerner_paclitaxel.json")
+    pac = _res(b, "ma-pac")
+    pac["status"] = "stopped"
+    pac["statusReason"] = [{"text": "Infusion reaction"}]
+    del pac["extension"], pac["effectiveDateTime"], pac["dosage"]["rateQuantity"]
+    pac["dosage"]["dose"]["value"] = 125  # half the bag given
+    pac["effectivePeriod"] = {"start": "2026-03-04T15:00:00.000Z", "end": "2026-03-04T16:10:00.000Z"}  # 70 minutes
+    doc, _w = bundle_to_document(b, site)
+    adm = next(a for a in doc["administrations"] if a["id"] == "ma-pac")
+    assert adm["discontinued"] == "Infusion reaction"
+    (claim,) = _code(b, site)
+    assert _lines(claim)["96413"] == (1, []) and "96415" not in _lines(claim)
+    assert _lines(claim)["J9267"][0] == 70  # 140 mg per 250 mL x 125 mL
+
+
+def test_class_o_alone_is_a_hospital_outpatient_encounter() -> None:
+    doc, warnings = bundle_to_document(_bundle("cerner_paclitaxel.json"), None)
+    assert doc["setting"] == "facility"
+    assert any("outpatient (v2-0004 O) read as a hospital outpatient" in w for w in warnings)
+
+
+def test_inpatient_class_is_refused_naming_the_element() -> None:
+    b = _bundle("cerner_paclitaxel.json")
+    _res(b, "97953477")["class"] = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP", "display": "inpatient encounter"}
+    with pytest.raises(InputError) as info:
+        bundle_to_document(b, None)
+    assert "Bundle.entry[1].resource.class" in info.value.render() and "inpatient" in info.value.render()
+
+
+def test_amb_with_a_hospital_outpatient_type_is_facility() -> None:
+    b = _bundle("epic_pembrolizumab.json")
+    enc = _res(b, "eGmO0h.1.UQQgr8a8yRRAbQ3")
+    enc["class"] = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"}
+    enc["type"] = [{"text": "Hospital Outpatient Infusion"}]
+    doc, _w = bundle_to_document(b, None)
+    assert doc["setting"] == "facility"
+
+
+def test_hospital_location_type_is_facility() -> None:
+    # US Core Location: type from the v3 ServiceDeliveryLocationRoleType value set
+    b = _bundle("epic_pembrolizumab.json")
+    _res(b, "e4W4rmGe9QzuGm2Dy4NBqVc0P0IKKr5nFo0Vy6HLBX6U3")["type"] = [
+        {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "HOSP", "display": "Hospital"}]}]
+    doc, _w = bundle_to_document(b, None)
+    assert doc["setting"] == "facility"
+
+
+def test_site_locations_decide_office_through_the_service_provider(site) -> None:
+    b = _bundle("cerner_paclitaxel.json")
+    enc = _res(b, "97953477")
+    enc["class"] = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"}
+    enc["serviceProvider"] = {"reference": "Organization/55", "display": "Main Street Oncology Associates"}
+    doc, _w = bundle_to_document(b, site)
+    assert doc["setting"] == "office"
+    (claim,) = _code(b, site)
+    assert claim.setting == "office" and "96413" in _lines(claim)
+
+
+def test_medication_request_without_administrations_is_never_clean(site) -> None:
+    b = _bundle("epic_pembrolizumab.json")
+    b["entry"] = [e for e in b["entry"] if e["resource"]["resourceType"] != "MedicationAdministration"]
+    b["entry"].append({"resource": {"resourceType": "Procedure", "id": "eProc1", "status": "completed",
+                                    "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "96413"}]},
+                                    "subject": {"reference": "Patient/eTplvxCnWxDMbEv0Q7xFzPQ3"},
+                                    "encounter": {"reference": "Encounter/eGmO0h.1.UQQgr8a8yRRAbQ3"},
+                                    "performedDateTime": "2026-03-04T14:20:00Z"}})
+    (claim,) = _code(b, site)
+    assert not claim.clean
+    missing = [f for f in claim.findings if f.code == "ADMINISTRATIONS_MISSING"]
+    assert missing and missing[0].severity == "error" and missing[0].subject == "eRxPembro"
+    assert not any(ln.code.startswith("J") for ln in claim.lines)
+
+
+def test_the_date_of_service_is_the_clinics_local_date(site) -> None:
+    # 00:20Z on March 5 is 19:20 on March 4 in New York: the date of service stays March 4
+    b = _bundle("epic_pembrolizumab.json")
+    _res(b, "eGmO0h.1.UQQgr8a8yRRAbQ3")["period"] = {"start": "2026-03-05T00:00:00Z", "end": "2026-03-05T01:30:00Z"}
+    _res(b, "eMAR.ond")["effectiveDateTime"] = "2026-03-05T00:10:00Z"
+    _res(b, "eMAR.pembro")["effectivePeriod"] = {"start": "2026-03-05T00:20:00Z", "end": "2026-03-05T00:52:00Z"}
+    mapped = bundle_to_documents(b, site)
+    assert [m.document["date_of_service"] for m in mapped] == ["2026-03-04"]
+    (claim,) = code_encounters([validate_mapped(m, site=site) for m in mapped])
+    assert {ln.date.isoformat() for ln in claim.lines} == {"2026-03-04"}
+
+
+def test_pump_named_only_in_the_device_type_coding(site) -> None:
+    b = _bundle("pump_46h.json")
+    _res(b, "cadd-1")["type"] = {"coding": [{"system": "http://snomed.info/sct", "code": "0", "display": "Ambulatory infusion pump"}]}
+    (claim,) = _code(b, site)
+    assert "96416" in _lines(claim) and "96415" not in _lines(claim)
+    # a device whose type says nothing about a pump decides nothing: the long infusion is an error
+    _res(b, "cadd-1")["type"] = {"coding": [{"system": "http://snomed.info/sct", "code": "0"}]}
+    (claim,) = _code(b, site)
+    assert not claim.clean and any(f.code == "LONG_INFUSION_NO_PUMP" for f in claim.findings)
+
+
+# --------------------------------------------------------------------------------------------
+# the formulary: every system it lists, containers for JW/JZ
+
+
+def test_formulary_maps_a_local_code_system_uri(site) -> None:
+    # the Epic ERX code alone (no RxNorm coding): row 7 of examples/site/formulary.csv
+    b = _bundle("epic_pembrolizumab.json")
+    med = _res(b, "eMedPembro")
+    med["code"]["coding"] = [c for c in med["code"]["coding"] if c["system"].startswith("urn:oid")]
+    (claim,) = _code(b, site)
+    pembro = next(ln for ln in claim.lines if ln.code == "J9271")
+    assert pembro.units == 200 and "JZ" in pembro.modifiers
+    assert any("site formulary row 7" in r for r in pembro.why.from_)
+
+
+def test_multi_dose_formulary_row_gives_neither_jw_nor_jz(site) -> None:
+    (claim,) = _code(_bundle("epic_pembrolizumab.json"), site)
+    ond = next(ln for ln in claim.lines if ln.code == "J2405")
+    assert not {"JW", "JZ"} & set(ond.modifiers)
+    assert not any(f.code == "CONTAINER_MISSING" and f.subject.startswith("eMAR.ond") for f in claim.findings)
+
+
+# --------------------------------------------------------------------------------------------
+# --site on every command that reads an encounter
+
+
+def test_cli_explain_report_and_batch_read_the_site(tmp_path: Path) -> None:
+    bundle = str(FHIR / "epic_pembrolizumab.json")
+    runner = CliRunner()
+    without = runner.invoke(main, ["explain", "--from", "fhir", bundle])
+    assert without.exit_code == 2 and "setting" in without.output  # no site: the location means nothing
+    out = runner.invoke(main, ["explain", "--from", "fhir", bundle, "--site", str(SITE_PATH), "--json"])
+    assert out.exit_code == 0, out.output
+    trees = json.loads(out.stdout)
+    text = json.dumps(trees)
+    assert "J9271" in text and 'drug_formulary(1,2,1,2,\\"rxnorm 1547545\\")' in text  # formulary row 2 in the tree
+    html = tmp_path / "r.html"
+    out = runner.invoke(main, ["report", "--from", "fhir", bundle, "-o", str(html), "--site", str(SITE_PATH)])
+    assert out.exit_code == 0, out.output
+    page = html.read_text()
+    assert "J9271" in page and "09:20" in page  # 14:20Z in the site's zone
+    # batch over native encounters: the site's formulary gives the container (JZ) of an RxNorm-coded drug
+    native = yaml.safe_load((ROOT / "examples" / "office_pembrolizumab_q3w.yaml").read_text())
+    native["administrations"][0]["drugs"] = [{"code": {"system": "rxnorm", "code": "1547545"}, "dose": {"value": 200, "unit": "mg"}}]
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(native, default=str) + "\n")
+    res = tmp_path / "out.jsonl"
+    out = runner.invoke(main, ["batch", str(src), "-o", str(res), "--workers", "0", "--site", str(SITE_PATH), "--no-progress"])
+    assert out.exit_code == 0, out.output
+    (record,) = [json.loads(line) for line in res.read_text().splitlines()]
+    line = next(ln for ln in record["claim"]["lines"] if ln["code"] == "J9271")
+    assert line["units"] == 200 and "JZ" in line["modifiers"]
+    out = runner.invoke(main, ["batch", str(src), "-o", str(tmp_path / "plain.jsonl"), "--workers", "0", "--no-progress"])
+    (plain,) = [json.loads(line) for line in (tmp_path / "plain.jsonl").read_text().splitlines()]
+    assert any(f["code"] == "DRUG_CODE_UNMAPPED" for f in plain["claim"]["findings"]) and not plain["claim"]["clean"]
+
+
+# --------------------------------------------------------------------------------------------
+# Synthea shape: a transaction bundle with urn:uuid references, SNOMED-only conditions, an
+# administration with only effectiveDateTime, the payer only in the ExplanationOfBenefit's
+# contained Coverage
+
+
+def test_synthea_bundle_is_refused_naming_what_is_missing(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["solve", "--from", "fhir", str(FHIR / "synthea_carboplatin.json"), "--site", str(SITE_PATH)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "Bundle.entry[2].resource: Condition has no ICD-10-CM coding" in result.output  # the warning, printed
+    assert "Bundle.entry[1].resource.diagnosis" in result.output  # no claim diagnosis
+    assert "Bundle.entry[3].resource.dosage.route: required field is missing" in result.output
+
+
+def test_synthea_bundle_with_what_it_lacks_codes_through_the_site(tmp_path: Path) -> None:
+    b = _bundle("synthea_carboplatin.json")
+    _res(b, "9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d")["code"]["coding"].append({"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "C34.90"})
+    ma = _res(b, "3c4d5e6f-7a8b-4c9d-0e1f-2a3b4c5d6e7f")
+    del ma["effectiveDateTime"]
+    ma["effectivePeriod"] = {"start": "2026-03-04T09:30:00-05:00", "end": "2026-03-04T10:30:00-05:00"}
+    ma["dosage"] = {"route": {"coding": [{"system": "http://snomed.info/sct", "code": "47625008", "display": "Intravenous route"}]},
+                    "dose": {"value": 525, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}}
+    (tmp_path / "f.csv").write_text("system,code,hcpcs,ndc,name,container_type,container_size,container_unit,charge_per_unit\n"
+                                    "rxnorm,597195,J9045,,carboplatin 10 MG/ML (45 mL vial),multi_dose,450,mg,\n")
+    (tmp_path / "site.toml").write_text('time_zone = "America/New_York"\nformulary = "f.csv"\n'
+                                        '[payers]\n"Medicare" = "medicare"\n[locations]\n"Main Street Oncology Associates" = "office"\n')
+    site = load_site(tmp_path / "site.toml")
+    (claim,) = _code(b, site)
+    assert claim.setting == "office"
+    assert _lines(claim)["96413"] == (1, []) and _lines(claim)["J9045"] == (11, [])
+    assert not any(f.code in ("PAYER_TYPE_UNKNOWN", "PAYER_MISSING", "DRUG_CODE_UNMAPPED") for f in claim.findings)
+    doc, _w = bundle_to_document(b, site)
+    assert doc["payer"] == {"type": "medicare", "name": "Medicare"}
+    # without [payers] the contained Coverage still names the payer, and its unknown type is an error
+    (tmp_path / "site.toml").write_text('formulary = "f.csv"\n[locations]\n"Main Street Oncology Associates" = "office"\n')
+    (claim,) = _code(b, load_site(tmp_path / "site.toml"))
+    assert not claim.clean and any(f.code == "PAYER_TYPE_UNKNOWN" for f in claim.findings)
+
+
+def test_coverage_shaped_like_the_hl7_example_is_coded_with_an_unknown_payer_type(site, tmp_path: Path) -> None:
+    # the shape of the FHIR R4 Coverage example: an ActCode type (EHCPOL, "extended healthcare"),
+    # the payor an Organization reference, group and plan classes; no payment typology
+    b = _bundle("cerner_paclitaxel.json")
+    cov = _res(b, "4-7dCM4e-ScfYDMS0fZ2ix")
+    cov["type"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "EHCPOL", "display": "extended healthcare"}]}
+    cov["payor"] = [{"reference": "Organization/2"}]
+    cov["class"] = [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/coverage-class", "code": "group"}]},
+                     "value": "CB135", "name": "Corporate Baker's Inc. Local #35"},
+                    {"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/coverage-class", "code": "plan"}]},
+                     "value": "B37FC", "name": "Full Coverage: Medical, Dental, Pharmacy, Vision, EHC"}]
+    (claim,) = _code(b, site)  # coded, not rejected
+    assert "96413" in _lines(claim) and not claim.clean
+    assert any(f.code == "PAYER_TYPE_UNKNOWN" and f.severity == "error" for f in claim.findings)
+    (tmp_path / "site.toml").write_text('[payers]\n"B37FC" = { type = "commercial", plan = "Baker\'s full coverage" }\n'
+                                        '[locations]\n"Baseline West Medical Center" = "facility"\n')
+    doc, _w = bundle_to_document(b, load_site(tmp_path / "site.toml"))
+    assert doc["payer"]["type"] == "commercial" and doc["payer"]["name"] == "Baker's full coverage"

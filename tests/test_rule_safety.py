@@ -456,3 +456,12 @@ def test_oncologic_rules_lists_a_policy_package(tmp_path):
     result = CliRunner().invoke(main, ["rules", "--policy", str(pkg)])
     assert result.exit_code == 0, result.output
     assert "acme.no_sequential_infusion" in result.output
+
+
+def test_coverage_counts_a_policy_package_rules(tmp_path):
+    pkg = _package(tmp_path)
+    out = tmp_path / "coverage.json"
+    result = CliRunner().invoke(main, ["test", str(pkg / "cases"), "--coverage-json", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "acme.no_sequential_infusion" in text and "rules.lp" in text

@@ -132,3 +132,20 @@ def test_long_chemo_infusion_without_pump_is_an_error() -> None:
         del a["pump"]
     claim = code_one(validate(copy.deepcopy(doc)))
     assert any(f.code == "LONG_INFUSION_NO_PUMP" for f in claim.findings) and not claim.clean
+
+
+def test_formulary_container_wins_over_the_fda_package_description(tmp_path: Path) -> None:
+    # FDA package.txt: 16729-332-05 (oxaliplatin) "1 VIAL, SINGLE-DOSE in 1 CARTON"; the site's
+    # formulary says the vials it stocks under that NDC are multi-dose: the site wins, the input
+    # wins over both (docs/reference-data.md, container precedence)
+    doc = yaml.safe_load((ROOT / "examples" / "office_pembrolizumab_q3w.yaml").read_text())
+    doc["administrations"][0]["drugs"] = [{"hcpcs": "J9263", "ndc": "16729-0332-05", "dose": {"value": 150, "unit": "mg"}}]
+    plain = code_one(validate(copy.deepcopy(doc)))
+    assert any(f.code == "CONTAINER_FROM_FDA" for f in plain.findings)
+    site = _site(tmp_path, csv="ndc,16729-0332-05,J9263,,oxaliplatin 5 MG/ML,multi_dose,100,mg,\n")
+    claim = code_one(validate(copy.deepcopy(doc), site=site))
+    assert not any(f.code == "CONTAINER_FROM_FDA" for f in claim.findings)
+    assert not {"JW", "JZ"} & set(next(ln for ln in claim.lines if ln.code == "J9263").modifiers)
+    doc["administrations"][0]["drugs"][0]["container"] = {"type": "single_dose"}
+    claim = code_one(validate(copy.deepcopy(doc), site=site))
+    assert "JZ" in next(ln for ln in claim.lines if ln.code == "J9263").modifiers

@@ -59,7 +59,11 @@ def test_explain_a_line_down_to_input_items():
     assert res.output.startswith("line 1: 96413 x1")
     assert "rule admin.initial" in res.output and "source: " in res.output
     assert "rule time.infusion" in res.output  # the tagged intermediate method/3 is expanded
-    assert "route(1,3,iv_infusion)  [input: oxali]" in res.output
+    # every level in words; the internal atom only with --atoms
+    assert "route of administration oxali" in res.output and "[input: oxali]" in res.output
+    assert "route(1,3,iv_infusion)" not in res.output
+    res = run("explain", SEED, "--line", "1", "--atoms")
+    assert "<route(1,3,iv_infusion)>  [input: oxali]" in res.output
 
 
 def test_explain_json_not_billed_and_finding(tmp_path):

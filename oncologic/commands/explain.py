@@ -76,6 +76,39 @@ def _definition_index(prog) -> dict[str, tuple[list[str], list[str]]]:
     return out
 
 
+_SIG = re.compile(r"^([a-z_][A-Za-z0-9_]*)(?:\((.*)\))?$")
+
+
+def _doc_index(prog) -> dict[str, list[tuple[list[str], str]]]:
+    """predicate name -> [(argument names, description)] of the ``%*! pred(Args) ... *%`` blocks
+    of the program's rule files (the predicate docstrings of docs/reference.md)."""
+    out: dict[str, list[tuple[list[str], str]]] = {}
+    for name in prog.files:
+        try:
+            lines = Path(name).read_text(encoding="utf-8").splitlines()
+        except OSError:
+            continue
+        i = 0
+        while i < len(lines):
+            line = lines[i].strip()
+            if line.startswith("%*!"):
+                sig = line[3:].strip()
+                body: list[str] = []
+                i += 1
+                while i < len(lines) and not lines[i].strip().startswith("*%"):
+                    body.append(lines[i].strip())
+                    i += 1
+                m = _SIG.match(sig)
+                if m:
+                    args = [a.strip() for a in (m.group(2) or "").split(",") if a.strip()]
+                    out.setdefault(m.group(1), []).append((args, " ".join(body).strip()))
+            i += 1
+    return out
+
+
+_DOCS: dict[int, dict] = {}
+
+
 class Explainer:
     def __init__(self, solved, max_depth: int = MAX_DEPTH) -> None:
         self.solved = solved
@@ -97,6 +130,62 @@ class Explainer:
         if facts:
             return "fact", facts
         return "", []
+
+    # -- atoms in words ------------------------------------------------------------------------
+    def _value_words(self, name: str, value, values: dict) -> str:
+        from ..explain import plain
+        from ..facts import Fn
+
+        try:
+            if name in ("A", "From", "Ref", "Source", "Subject", "Src") and isinstance(value, int):
+                return self.ctx.ref(value)
+            if name == "D" and isinstance(value, int) and isinstance(values.get("A"), int):
+                return self.ctx.ref(Fn("d", (values["A"], value)))
+            if isinstance(value, Fn) and value.name in ("d", "s", "dx", "auth", "ev"):
+                return self.ctx.ref(value)
+        except (KeyError, IndexError, TypeError, AttributeError):
+            pass
+        if isinstance(value, Fn) and value.name == "k" and len(value.args) == 5:
+            return f"the {plain(value.args[3])} line"
+        if isinstance(value, Fn) and value.name == "v" and len(value.args) == 5:
+            return f"the dose group of day {plain(value.args[0])}" if value.args[0] else "the dose group of the date of service"
+        if isinstance(value, Fn) and value.name == "w" and len(value.args) == 1:
+            return "the discarded amount of " + self._value_words(name, value.args[0], values)
+        if isinstance(value, Fn):
+            return self.atom_text(value.name, value.args)
+        return plain(value)
+
+    def words(self, pred: str, args: Optional[tuple]) -> str:
+        """The atom as a sentence: its docstring with the values filled in (the values it does not
+        mention follow it), or, for a predicate without one, its name and values in words."""
+        docs = _DOCS.get(id(self.prog))
+        if docs is None:
+            docs = _doc_index(self.prog)
+            _DOCS[id(self.prog)] = docs
+        args = tuple(args or ())
+        cands = docs.get(pred, [])
+        names, text = next(((n, t) for n, t in cands if len(n) == len(args)), (None, ""))
+        if names is None:
+            names = ["E", *(f"#{i}" for i in range(1, len(args)))] if args and isinstance(args[0], int) else \
+                [f"#{i + 1}" for i in range(len(args))]
+            text = ""
+        values = dict(zip(names, args))
+        shown = {n: self._value_words(n, v, values) for n, v in values.items() if n != "E"}
+        text = re.split(r"(?<=[a-z0-9)])\. ", text, maxsplit=1)[0]  # the first sentence
+        used: set[str] = set()
+
+        def sub(m):
+            used.add(m.group(0))
+            return shown[m.group(0)]
+
+        if text and shown:
+            pattern = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(re.escape(n) for n in sorted(shown, key=len, reverse=True)) + r")(?![A-Za-z0-9_(])")
+            text = pattern.sub(sub, text)
+        rest = [f"{n} = {v}" if not n.startswith("#") else v for n, v in shown.items() if n not in used]
+        if not text:
+            label = pred.replace("_", " ")
+            return f"{label}: {', '.join(rest)}" if rest else label
+        return f"{text.rstrip('.')}" + (f" ({'; '.join(rest)})" if rest else "")
 
     # -- atoms ---------------------------------------------------------------------------------
     def atom_text(self, pred: str, args: tuple) -> str:
@@ -139,7 +228,13 @@ class Explainer:
 
         text = shown or self.atom_text(pred, args or ())
         out: dict[str, Any] = {"atom": text}
+        if args is not None:
+            try:
+                out["words"] = self.words(pred, args)
+            except Exception:  # noqa: BLE001 - words are a display aid; the atom stays
+                pass
         if args is None:
+            out["words"] = f"some {pred.replace('_', ' ')} fact matching the rule's pattern"
             out["kind"] = "pattern"
             out["note"] = "any matching atom (the rule uses an anonymous variable here)"
             return out
@@ -212,6 +307,8 @@ class Explainer:
         e = self.ctx.number
         nodes = [self.node("charge", (e, *a)) for a in atoms]
         nodes += [self.node("charge_mod", (e, *m)) for m in mods]
+        # a line that adds up several administrations (one drug code and date): one node each
+        nodes += [self.node("line_from", (e, k, ref)) for k, ref in self.ans.atoms.get("line_from", []) if k == key]
         title = f"line {n}: {line.code}{('-' + '-'.join(line.modifiers)) if line.modifiers else ''} x{line.units}"
         return {"item": "line", "number": n, "title": title, "rule": line.why.rule, "tree": nodes}
 
@@ -244,6 +341,42 @@ class Explainer:
         return {"item": "finding", "number": n, "title": f"finding {n}: {_name(sev)} {code} ({f.subject})",
                 "rule": f.why.rule, "tree": [self.node("finding", (self.ctx.number, code, sev, subject))]}
 
+    def explain_why_not(self, code: str, subject: Optional[str]) -> dict:
+        """Why CODE is not on the claim (for the input item SUBJECT, an id such as ``a1``): the
+        rejected candidates of that code explained, or the line that bills it, or a statement that
+        no rule considered it, with what the item became instead."""
+        from ..render import _sort_key
+
+        def about(ref: str) -> bool:
+            return subject is None or ref == subject or ref.startswith(subject + ".") or ref.startswith(subject + "[")
+
+        c = self.solved.claim
+        raw = sorted(self.ans.atoms.get("not_billed", []), key=lambda a: (_sort_key(a[0]), a[1]))
+        hits = [i for i, (nb, (_s, cand)) in enumerate(zip(c.not_billed, raw), start=1)
+                if nb.candidate == code and about(nb.subject)]
+        target = f"{code}" + (f" for {subject}" if subject else "")
+        if hits:
+            trees = [self.explain_not_billed(i) for i in hits]
+            return {"item": "why_not", "title": f"why not {target}: considered and not billed ({len(hits)})",
+                    "answer": "not_billed", "items": trees}
+        billed = [n for n, line in enumerate(c.lines, start=1)
+                  if line.code == code and (subject is None or any(about(r) for r in line.why.from_))]
+        if billed:
+            return {"item": "why_not", "title": f"why not {target}: it is billed, claim line(s) {', '.join(map(str, billed))}",
+                    "answer": "billed", "items": [self.explain_line(n) for n in billed]}
+        other = [n for n, line in enumerate(c.lines, start=1) if line.code == code]
+        note = (f"{code} is billed on line(s) {', '.join(map(str, other))}, but not for {subject}"
+                if other else f"no rule considered {code}" + (f" for {subject}" if subject else "") +
+                ": the engine never proposed it, so no rule rejected it either (a code outside the rules' reach, "
+                "or an input that does not lead to it)")
+        became = []
+        if subject:
+            became = [f"line {n}: {line.code} x{line.units} [{line.why.rule}]" for n, line in enumerate(c.lines, start=1)
+                      if any(about(r) for r in line.why.from_)]
+            became += [f"not billed: {nb.candidate} [{nb.why.rule}]" for nb in c.not_billed if about(nb.subject)]
+        return {"item": "why_not", "title": f"why not {target}: {note}", "answer": "not_considered", "items": [],
+                "instead": became}
+
     def explain_all(self) -> list[dict]:
         c = self.solved.claim
         return ([self.explain_line(i) for i in range(1, len(c.lines) + 1)]
@@ -265,20 +398,27 @@ KIND_WORDS = {
 }
 
 
-def render_tree(item: dict) -> str:
+def render_tree(item: dict, atoms: bool = False) -> str:
     out = [item["title"]]
     nodes = item["tree"]
     for i, node in enumerate(nodes):
-        _render_node(node, "", i == len(nodes) - 1, out)
+        _render_node(node, "", i == len(nodes) - 1, out, atoms)
     return "\n".join(out)
 
 
-def _render_node(node: dict, prefix: str, last: bool, out: list[str]) -> None:
+def _label(node: dict, atoms: bool) -> str:
+    words = node.get("words")
+    if not words:
+        return node["atom"]
+    return f"{words}  <{node['atom']}>" if atoms else words
+
+
+def _render_node(node: dict, prefix: str, last: bool, out: list[str], atoms: bool = False) -> None:
     branch = "└─ " if last else "├─ "
     cont = prefix + ("   " if last else "│  ")
     kind = node.get("kind")
     if kind == "rule":
-        out.append(f"{prefix}{branch}{node['atom']}")
+        out.append(f"{prefix}{branch}{_label(node, atoms)}")
         if node.get("note"):
             out.append(f"{cont}({node['note']})")
         ders = node.get("derivations", [])
@@ -291,11 +431,11 @@ def _render_node(node: dict, prefix: str, last: bool, out: list[str]) -> None:
                 out.append(f"{cont}  source: {d['ref']}")
             body = d["body"]
             for k, child in enumerate(body):
-                _render_node(child, cont, k == len(body) - 1, out)
+                _render_node(child, cont, k == len(body) - 1, out, atoms)
     else:
         detail = node.get("input") or node.get("at")
         extra = f"  [{KIND_WORDS.get(kind, kind)}" + (f": {', '.join(detail)}" if detail else "") + "]"
-        out.append(f"{prefix}{branch}{node['atom']}{extra}")
+        out.append(f"{prefix}{branch}{_label(node, atoms)}{extra}")
         if node.get("note") and kind != "pattern":
             out.append(f"{cont}({node['note']})")
 
@@ -309,6 +449,10 @@ def _render_node(node: dict, prefix: str, last: bool, out: list[str]) -> None:
 @click.option("--line", "line", type=int, metavar="N", help="Explain claim line N.")
 @click.option("--not-billed", "not_billed", type=int, metavar="N", help="Explain the N-th rejected candidate.")
 @click.option("--finding", "finding", type=int, metavar="N", help="Explain the N-th finding.")
+@click.option("--why-not", "why_not", default=None, metavar="CODE",
+              help="Why CODE is not on the claim (or is): its rejected candidates explained, or the line that bills it.")
+@click.option("--for", "for_item", default=None, metavar="ID", help="With --why-not: only for this input item (e.g. a1).")
+@click.option("--atoms", is_flag=True, help="Also print the internal atom of every node (for rule authors).")
 @click.option("--json", "as_json", is_flag=True, help="Print the trees as JSON.")
 @click.option("--policy", default="medicare", show_default=True, help="Payer policy profile (encodings/policies/NAME.lp) or a policy package (a directory).")
 @click.option("--rules", "rules", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Extra rule file (repeatable).")
@@ -320,7 +464,8 @@ def _render_node(node: dict, prefix: str, last: bool, out: list[str]) -> None:
 @limit_options
 def explain(file: str, line: Optional[int], not_billed: Optional[int], finding: Optional[int], as_json: bool,
             policy: str, rules: tuple[str, ...], switches: tuple[str, ...], depth: int, source: str = "native",
-            site: Optional[str] = None, time_limit=None, memory_limit=None) -> None:
+            site: Optional[str] = None, why_not: Optional[str] = None, for_item: Optional[str] = None,
+            atoms: bool = False, time_limit=None, memory_limit=None) -> None:
     """Show the derivation behind a claim line, a rejected candidate or a finding as a tree:
     rule id, its sentence, the facts it used, down to the input items. Without --line,
     --not-billed or --finding, every item of the claim is explained."""
@@ -342,7 +487,20 @@ def explain(file: str, line: Optional[int], not_billed: Optional[int], finding: 
     except (EncodingError, StrictModeError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    if for_item is not None and why_not is None:
+        click.echo("error: --for needs --why-not CODE", err=True)
+        sys.exit(2)
     ex = Explainer(solved, max_depth=depth)
+    if why_not is not None:
+        item = ex.explain_why_not(why_not.strip().upper(), for_item)
+        if as_json:
+            click.echo(json.dumps(item, indent=2, ensure_ascii=False, default=str))
+            return
+        out = [item["title"]]
+        out += [f"  instead: {x}" for x in item.get("instead", [])]
+        out += [render_tree(it, atoms) for it in item["items"]]
+        click.echo("\n\n".join(out) if item["items"] else "\n".join(out))
+        return
     if line is not None:
         items = [ex.explain_line(line)]
     elif not_billed is not None:
@@ -355,4 +513,4 @@ def explain(file: str, line: Optional[int], not_billed: Optional[int], finding: 
         click.echo(json.dumps(items if line is None and not_billed is None and finding is None else items[0],
                               indent=2, ensure_ascii=False, default=str))
         return
-    click.echo("\n\n".join(render_tree(it) for it in items))
+    click.echo("\n\n".join(render_tree(it, atoms) for it in items))

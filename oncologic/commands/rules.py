@@ -8,7 +8,7 @@ import click
 
 
 @click.command("rules")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list (id, family, text, ref, places).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list (id, family, text, ref, places, effective).")
 @click.option("--family", "family", default=None, help="Only the rules of this family (e.g. admin, hydration).")
 @click.option("--policy", default=None, help="Also list the rules of this payer profile (encodings/policies/NAME.lp).")
 @click.option("--rules", "extra", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Also list the rules of this file (repeatable).")
@@ -27,8 +27,10 @@ def rules(as_json: bool, family: str | None, policy: str | None, extra: tuple[st
     seen: dict[str, dict] = {}
     for r in prog.rules:
         entry = seen.setdefault(r.tag.id, {"id": r.tag.id, "family": r.tag.family, "text": r.tag.text,
-                                           "ref": r.tag.ref, "places": []})
+                                           "ref": r.tag.ref, "places": [], "effective": []})
         entry["places"].append(f"{r.tag.file}:{r.tag.line}")
+        if r.tag.effective and r.tag.effective not in entry["effective"]:
+            entry["effective"].append(r.tag.effective)
     items = sorted(seen.values(), key=lambda x: x["id"])
     if family:
         items = [it for it in items if it["family"] == family]
@@ -43,4 +45,6 @@ def rules(as_json: bool, family: str | None, policy: str | None, extra: tuple[st
         click.echo(f"  {it['id']:<42} {', '.join(it['places'])}")
         if it["ref"]:
             click.echo(f"  {'':<42} source: {it['ref']}")
+        if it["effective"]:
+            click.echo(f"  {'':<42} effective (dates of service): {', '.join(it['effective'])}")
     click.echo(f"{len(items)} rule id(s)")

@@ -15,8 +15,13 @@ from ..cli import limit_options, make_limits
 @click.option("-k", "keywords", multiple=True, metavar="NAME",
               help="Run only cases whose 'file.yaml::name' contains NAME (case-insensitive; repeatable; 'not NAME' excludes).")
 @click.option("-v", "--verbose", is_flag=True, help="List every case with its result.")
+@click.option("--coverage", "show_coverage", is_flag=True,
+              help="After the run, list which rule ids the cases exercise and which none does.")
+@click.option("--coverage-json", "coverage_json", type=click.Path(dir_okay=False), default=None,
+              help="Write the rule coverage (every rule id, its places, the cases that fired it) as JSON to this file.")
 @limit_options
-def test(paths: tuple[str, ...], keywords: tuple[str, ...], verbose: bool, time_limit=None, memory_limit=None) -> None:
+def test(paths: tuple[str, ...], keywords: tuple[str, ...], verbose: bool, show_coverage: bool = False,
+         coverage_json: str | None = None, time_limit=None, memory_limit=None) -> None:
     """Run YAML case files (default: tests/cases); exit status 1 when a case fails, 2 when a case
     file is broken, 3 when a solve reached the time or memory limit (each group of cases that
     share a policy and rule files is one solve).
@@ -56,6 +61,16 @@ def test(paths: tuple[str, ...], keywords: tuple[str, ...], verbose: bool, time_
         elif verbose:
             status = f"SKIP ({o.skipped})" if o.skipped else "PASS"
             click.echo(f"{status} {o.case.id}")
+    if show_coverage or coverage_json:
+        import json
+
+        from ..cases import coverage
+
+        cov = coverage(outcomes)
+        if show_coverage:
+            click.echo(cov.render())
+        if coverage_json:
+            Path(coverage_json).write_text(json.dumps(cov.to_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
     passed = len(outcomes) - len(failed) - len(skipped)
     summary = f"{passed} passed, {len(failed)} failed, {len(skipped)} skipped ({len(files)} file(s))"
     click.echo(("FAILED: " if failed or problems else "OK: ") + summary)

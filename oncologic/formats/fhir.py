@@ -32,8 +32,8 @@ from .fhir_shape import check_resource
 from .fhir_write import encounter_to_bundle  # noqa: F401 - public API
 
 MAPPED_TYPES = {"CarePlan", "Encounter", "Condition", "Coverage", "MedicationAdministration", "Medication", "Procedure",
-                "ResearchSubject", "ResearchStudy", "ClaimResponse", "Claim", "Observation", "Patient", "MedicationRequest",
-                "MedicationStatement", "Device", "Location", "Organization"}
+                "ResearchSubject", "ResearchStudy", "ClaimResponse", "Claim", "ExplanationOfBenefit", "Observation", "Patient",
+                "MedicationRequest", "MedicationStatement", "Device", "Location", "Organization"}
 # the element that ties a resource to its Encounter
 ENCOUNTER_LINK = {"MedicationAdministration": "context", "MedicationStatement": "context", "MedicationRequest": "encounter",
                   "Procedure": "encounter", "Condition": "encounter", "Observation": "encounter", "CarePlan": "encounter"}

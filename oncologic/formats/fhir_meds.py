@@ -116,7 +116,9 @@ def _infuse_over(ma: dict, dosage: dict) -> Optional[Decimal]:
     for holder in (ma, dosage):
         for e in holder.get("extension") or []:
             url = str(e.get("url", "")).lower() if isinstance(e, dict) else ""
-            if url.rstrip("/").endswith(("infuseover", "infuse-over", "infuse_over", "infusion-duration", "infusionduration")):
+            # Oracle Health (Cerner) R4: https://fhir-ehr.cerner.com/r4/StructureDefinition/infuse-over-time
+            if url.rstrip("/").endswith(("infuseover", "infuse-over", "infuse_over", "infuse-over-time", "infuseovertime",
+                                         "infusion-duration", "infusionduration")):
                 q = e.get("valueDuration") or e.get("valueQuantity")
                 value, unit = (_num(q.get("value")), _unit(q)) if isinstance(q, dict) else (None, None)
                 if value is not None and unit in TIME_MINUTES:

@@ -183,8 +183,23 @@ def _payer_keys(b: Bundle, cov: dict) -> list[str]:
     return [str(k) for k in keys if k]
 
 
+def _insurance_coverages(b: Bundle) -> list[tuple[str, dict]]:
+    """The Coverage that a Claim or ExplanationOfBenefit names in its focal insurance (Synthea
+    sends no Coverage resource; its ExplanationOfBenefit holds a contained one)."""
+    out = []
+    for rtype in ("ExplanationOfBenefit", "Claim"):
+        for w, res in b.of(rtype):
+            ins = [i for i in res.get("insurance") or [] if isinstance(i, dict)]
+            ins.sort(key=lambda i: i.get("focal") is not True)
+            for i in ins[:1]:
+                hit = b.resolve(i.get("coverage"), res, w)
+                if hit is not None and hit[1].get("resourceType") == "Coverage":
+                    out.append(hit)
+    return out
+
+
 def _coverage(b: Bundle, dos: str) -> Optional[tuple[str, dict]]:
-    covs = [(w, c) for w, c in b.of("Coverage") if c.get("status") in (None, "active")]
+    covs = [(w, c) for w, c in b.of("Coverage") or _insurance_coverages(b) if c.get("status") in (None, "active")]
 
     def covers(c: dict) -> bool:
         p = c.get("period") or {}

@@ -41,7 +41,27 @@ def status_report(user: Path) -> dict:
                    "tables": _names(folder / name)}
             rows.setdefault(e["kind"], {})[name] = row  # a user file replaces the shipped one of that name
     tables = {k: sorted(v.values(), key=lambda r: (r["from"], r["file"])) for k, v in sorted(rows.items())}
-    return {"layers": layers, "tables": tables, "gaps": {k: _gaps(v) for k, v in tables.items()}}
+    return {"layers": layers, "tables": tables, "gaps": {k: _setting_gaps(k, v) for k, v in tables.items()}}
+
+
+def _setting_gaps(kind: str, rows: list[dict]) -> list[str]:
+    """The gaps of a table; an MUE or PTP table per setting (mue(office), ncci(facility), ...):
+    a setting whose first version starts later than the others', or that has none at all."""
+    if kind not in ("mue", "ncci"):
+        return _gaps(rows)
+    names = {f"{kind}(office)", f"{kind}(facility)"} | {n for r in rows for n in r["tables"] if n.startswith(kind + "(")}
+    starts = [r["from"] for r in rows if r["from"] != "none"]
+    out = []
+    for name in sorted(names):
+        sub = [r for r in rows if name in r["tables"]]
+        if not sub:
+            out.append(f"{name}: no version loaded")
+            continue
+        first = min(r["from"] for r in sub)
+        if starts and first > min(starts):
+            out.append(f"{name}: before {first}")
+        out += [f"{name}: {gap}" for gap in _gaps(sub)]
+    return out
 
 
 def _gaps(rows: list[dict]) -> list[str]:

@@ -140,6 +140,10 @@ def import_paths(paths: list[Path], folder: Path, opts: Options) -> tuple[list[d
         except Rejected as exc:
             rejected.append(exc)
     results = import_tables(folder, parsed) if parsed else []
+    if results:
+        from .. import refdata
+
+        refdata.reset()  # the next solve of this process reads the new files
     return results, rejected
 
 
