@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,6 +220,18 @@ def _show_provenance(statements: list[Any], rules: list[TaggedRule]) -> None:
 _CACHE: dict[tuple[str, ...], Program] = {}
 _BUILD_LOCK = threading.Lock()
 _LOCK = threading.Lock()
+
+
+def _fresh_locks_in_child() -> None:
+    """A child forked while another thread held a lock (oncologic.limits forks to solve under
+    limits) must not wait for a thread that does not exist in it."""
+    global _BUILD_LOCK, _LOCK
+    _BUILD_LOCK = threading.Lock()
+    _LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_locks_in_child)
 
 
 def load_program(extra: Sequence[Path] = ()) -> Program:

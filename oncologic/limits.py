@@ -14,15 +14,13 @@ variables ``ONCOLOGIC_TIME_LIMIT`` / ``ONCOLOGIC_MEMORY_LIMIT`` (0 = no limit). 
 has its own per-encounter deadlines and worker memory limit (``--time-limit``,
 ``--memory-limit``; oncologic/batch.py) and codes without this wrapper.
 
-The fork costs a few milliseconds per solve (docs/performance.md). Where fork is unsafe or
-missing (another Python thread is running, e.g. the Dask runner's threads; a platform without
-``os.fork``) the solve runs in the calling process without limits.
+The fork costs a few milliseconds per solve (docs/performance.md). On a platform without
+``os.fork`` the solve runs in the calling process without limits.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
@@ -88,7 +86,11 @@ def _vm_size() -> int:
 
 
 def can_fork() -> bool:
-    return hasattr(os, "fork") and threading.active_count() == 1
+    # forked even when other threads run (a test runner's, a pool's helper thread): the child runs
+    # only the solve, and a lock another thread held at the fork can at worst stall the child
+    # until the time limit ends it (oncologic.engine re-creates its own locks in a forked child).
+    # Running in-process instead would drop the limits: an unbounded rule would take the machine.
+    return hasattr(os, "fork")
 
 
 def run_limited(fn: Callable[[], Any], limits: Optional[Limits], files: Sequence[str]) -> Any:

@@ -217,6 +217,23 @@ def test_the_python_api_raises_limit_exceeded(tmp_path):
     assert code_encounters([load_file(str(SEED))])[0].lines
 
 
+def test_the_limits_hold_while_another_thread_runs(tmp_path):
+    # a test runner's or a pool's helper thread once made the solve run in-process, without
+    # limits: the unbounded rule then took 8 GB of the machine
+    import threading
+
+    rule = _write(tmp_path / "unbounded.lp", UNBOUNDED)
+    stop = threading.Event()
+    helper = threading.Thread(target=stop.wait, daemon=True)
+    helper.start()
+    try:
+        with pytest.raises(LimitExceeded):
+            code_encounters([load_file(str(SEED))], rules=[rule], limits=Limits(time_s=30, memory_mb=250))
+    finally:
+        stop.set()
+        helper.join()
+
+
 def test_oncologic_test_and_the_pytest_plugin_stop_at_a_limit_with_one_line(tmp_path):
     import subprocess
     import sys
