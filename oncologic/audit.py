@@ -161,6 +161,8 @@ def select_claim(claims: list[PostedClaim], enc: Encounter, claim_id: Optional[s
     else:
         standing = [c for c in claims if c.index not in chain]
         fits = [c for c in standing if member and _norm_member(c.member_id) == member and c.covers(day)]
+        if len(fits) > 1:  # one member id for several people (a subscriber and a dependent): the birth date tells them apart
+            fits = [c for c in fits if _same_patient(c, enc) is not False] or fits
         if len(fits) > 1:
             fits = [c for c in fits if c.claim_id.upper() == enc.id.upper()] or fits
         if len(fits) > 1:
@@ -199,10 +201,22 @@ def supersession_note(cur: PostedClaim, superseded: list[PostedClaim]) -> str:
     return ""
 
 
+def _same_patient(pc: PostedClaim, enc: Encounter) -> Optional[bool]:
+    """Whether the posted claim's patient (its DMG birth date) is the encounter's patient; None
+    when either side does not say."""
+    pt = getattr(enc, "patient", None)
+    if pt is None or pc.patient_birth is None:
+        return None
+    return pc.patient_birth == pt.birth_date
+
+
 def _mismatch(pc: PostedClaim, enc: Encounter, member: str) -> Optional[str]:
     problems = []
     if member and pc.member_id and _norm_member(pc.member_id) != member:
         problems.append(f"it is for member {pc.member_id}, the encounter for member {enc.payer.member_id}")
+    if _same_patient(pc, enc) is False:
+        who = f" ({pc.patient_name})" if pc.patient_name else ""
+        problems.append(f"its patient{who} was born {pc.patient_birth}, the encounter's patient on {enc.patient.birth_date}")
     if pc.dates and not pc.covers(enc.date_of_service):
         days = ", ".join(d.isoformat() for d in pc.dates)
         problems.append(f"its date(s) of service {days} do not include the encounter's {enc.date_of_service}")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Optional, Sequence
 
-from .audit import AuditResult, Selection, _lines_of, _norm_member, audit, supersession_note
+from .audit import AuditResult, Selection, _lines_of, _norm_member, _same_patient, audit, supersession_note
 from .load import InputError, Loaded, parse_document, validate
 from .posted import PostedClaim, current_claims
 
@@ -102,6 +102,8 @@ def _pair(encounters: Sequence[Loaded], claims: list[PostedClaim]):
         enc = loaded.encounter
         member = _norm_member(enc.payer.member_id if enc.payer else None)
         fits = [(c, h) for c, h in standing if member and _norm_member(c.member_id) == member and c.covers(enc.date_of_service)]
+        if len(fits) > 1:  # a subscriber and a dependent share the member id: the birth date tells them apart
+            fits = [(c, h) for c, h in fits if _same_patient(c, enc) is not False] or fits
         if len(fits) > 1:
             fits = [(c, h) for c, h in fits if c.claim_id.upper() == enc.id.upper()] or fits
         if not fits:

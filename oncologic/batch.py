@@ -49,13 +49,15 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 # one input record: (record number from 1, source label, raw text)
 Item = tuple[int, str, str]
 # one output record: (the JSON line with its newline, summary info)
-# info: ("claim", clean, finding codes) or ("error", kind)
+# info: ("claim", clean, finding codes, encounter id, expected Medicare payment, allowed at stake)
+# or ("error", kind); the money fields are decimal strings or None
 Out = tuple[str, tuple]
 
 DOC_SUFFIXES = (".json", ".yaml", ".yml")
@@ -90,6 +92,15 @@ class Summary:
     findings: Counter = field(default_factory=Counter)
     resumed_from: int = 0
     seconds: float = 0.0
+    # expected Medicare payment (issue 14): the total over the claims that carry one, how many do,
+    # the allowed amount of lines with errors (denied as the claims stand), and the first claims'
+    # own amounts (shown for small batches; the output file has every claim's)
+    expected: Decimal = Decimal(0)
+    priced: int = 0
+    at_stake: Decimal = Decimal(0)
+    per_encounter: list = field(default_factory=list)
+
+    SHOW_ENCOUNTERS = 20
 
     def add(self, info: tuple) -> None:
         self.records += 1
@@ -97,6 +108,15 @@ class Summary:
             self.claims += 1
             self.clean += bool(info[1])
             self.findings.update(info[2])
+            if len(info) >= 6:
+                _enc, pay, stake = info[3:6]
+                if pay is not None:
+                    self.expected += Decimal(pay)
+                    self.priced += 1
+                if stake is not None:
+                    self.at_stake += Decimal(stake)
+                if len(self.per_encounter) <= self.SHOW_ENCOUNTERS:
+                    self.per_encounter.append((_enc, pay, stake))
         else:
             self.errors[info[1]] += 1
 
@@ -111,11 +131,27 @@ class Summary:
             + (f" ({100.0 * self.clean / self.claims:.1f} % clean rate)" if self.claims else ""),
             "  errors: " + (", ".join(f"{k} {v:,}" for k, v in sorted(self.errors.items())) or "none"),
         ]
+        if self.claims:
+            mean = f", ${self.expected / self.priced:,.2f} per encounter on average" if self.priced else ""
+            lines.append(f"  expected Medicare payment: ${self.expected:,.2f} in total over {self.priced:,} of {self.claims:,} "
+                         f"claims with priced lines{mean} (unpriced lines are not counted; each line's payment.basis says why)")
+            lines.append(f"  money at stake (expected allowed amount of the priced lines with errors, denied as the claims stand): "
+                         f"${self.at_stake:,.2f}")
+            if self.claims <= self.SHOW_ENCOUNTERS:
+                lines.append("  per encounter (expected Medicare payment / at stake):")
+                for enc, pay, stake in self.per_encounter:
+                    shown = f"${Decimal(pay):,.2f}" if pay is not None else "not computed"
+                    lines.append(f"    {str(enc):<32} {shown:>14}  {'$' + format(Decimal(stake or 0), ',.2f'):>12}")
         if self.findings:
             lines.append("  findings by code:")
             for code, n in sorted(self.findings.items(), key=lambda kv: (-kv[1], kv[0])):
                 lines.append(f"    {code:<32} {n:>10,}")
         return "\n".join(lines) + "\n"
+
+
+def claim_info(encounter: Any, clean: Any, codes: Sequence[Any], pay: Optional[str], stake: Optional[str]) -> tuple:
+    """The summary info of one coded claim (see ``Out``)."""
+    return ("claim", clean, tuple(codes), encounter, pay, stake)
 
 
 class BatchError(Exception):
@@ -289,7 +325,9 @@ def code_records(items: Sequence[Item], opts: BatchOptions) -> list[Out]:
             if loaded.warnings:
                 head["warnings"] = list(loaded.warnings)
             line = _dumps(head)[:-1] + ',"claim":' + claim.model_dump_json(by_alias=True) + "}\n"
-            info = ("claim", claim.clean, tuple(f.code for f in claim.findings))
+            info = claim_info(claim.encounter, claim.clean, [f.code for f in claim.findings],
+                              claim.payment.program_payment if claim.payment else None,
+                              claim.at_stake.allowed if claim.at_stake else None)
             out[pos] = (line, info)
     return out  # type: ignore[return-value]
 
@@ -770,7 +808,8 @@ def recover(out: Path, reader: Callable[[], Iterator[Item]]) -> tuple[int, Summa
                 break
             if "claim" in obj:
                 claim = obj["claim"]
-                summary.add(("claim", claim.get("clean"), tuple(f.get("code") for f in claim.get("findings", []))))
+                summary.add(claim_info(claim.get("encounter"), claim.get("clean"), [f.get("code") for f in claim.get("findings", [])],
+                                       (claim.get("payment") or {}).get("program_payment"), (claim.get("at_stake") or {}).get("allowed")))
             elif "error" in obj:
                 summary.add(("error", obj["error"].get("kind")))
             else:

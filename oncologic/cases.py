@@ -7,6 +7,8 @@ A case file is a YAML list (or a mapping with ``cases:``) of cases::
       policy: medicare                 # optional profile (encodings/policies/NAME.lp); null = none
       switches: [label_hydration_integral]   # optional per-case policy switches (decisions.md)
       rules_files: [my_rules.lp]       # optional extra rule files, relative to the case file
+      site: site.toml                  # optional site configuration (docs/site.md), relative to
+                                       #   the case file, or inline as a mapping of its keys
       encounter: {...}                 # or  encounter_file: ../../examples/x.yaml
       expect:
         lines:                         # the claim's lines, exactly, in order
@@ -70,18 +72,28 @@ EXPECT_KEYS = frozenset(
 )
 CASE_KEYS = frozenset(
     {"name", "description", "policy", "switches", "rules_files", "encounter", "encounter_file", "expect", "error",
-     "requires_rules", "requires_switches", "skip", "lines_filter", "allow_unknown_fields"}
+     "requires_rules", "requires_switches", "skip", "lines_filter", "allow_unknown_fields", "site"}
 )
 FILE_KEYS = CASE_KEYS - {"name"} | {"cases", "defs"}
-# the keys an expected entry may name (each a field of the claim JSON, rule = why.rule, or X_contains)
-ENTRY_KEYS = {
-    "lines": frozenset({"line", "code", "units", "modifiers", "ndc", "ndc_quantity", "date", "note", "diagnoses",
-                        "asp_limit", "rule", "text_contains", "note_contains"}),
-    "not_billed": frozenset({"subject", "candidate", "rule", "text_contains"}),
-    "findings": frozenset({"code", "severity", "subject", "message", "rule", "text_contains", "message_contains"}),
-    "no_findings": frozenset({"code", "severity", "subject"}),
-}
-ENTRY_KEYS["include_lines"] = ENTRY_KEYS["lines"]
+# the keys an expected entry may name: a field of the claim JSON (read from the output models, so
+# a new field is accepted as soon as the claim has it), rule (= why.rule), or X_contains
+
+
+def _fields(model) -> frozenset[str]:
+    return frozenset((f.serialization_alias or f.alias or name) for name, f in model.model_fields.items()) - {"why"}
+
+
+def _entry_keys() -> dict[str, frozenset[str]]:
+    from .model import Finding, Line, NotBilled
+
+    lines = _fields(Line) | {"rule", "text_contains", "note_contains"}
+    return {
+        "lines": lines,
+        "include_lines": lines,
+        "not_billed": _fields(NotBilled) | {"rule", "text_contains"},
+        "findings": _fields(Finding) | {"rule", "text_contains", "message_contains"},
+        "no_findings": frozenset({"code", "severity", "subject"}),
+    }
 
 
 @dataclass
@@ -165,7 +177,7 @@ def load_cases(path: Path) -> list[Case]:
                 f"{path}: case {data['name']!r}: unknown expect key(s) {', '.join(unknown)} "
                 f"(known: {', '.join(sorted(EXPECT_KEYS))})"
             )
-        for key, allowed in ENTRY_KEYS.items():
+        for key, allowed in _entry_keys().items():
             entries = (expect or {}).get(key) or []
             if not isinstance(entries, list):
                 raise CaseFileError(f"{path}: case {data['name']!r}: expect.{key} is a list")
@@ -206,6 +218,18 @@ def _policy_of(path: Path, value: Any) -> Optional[str]:
     if refdata.is_policy_package(text):
         return str((path.parent / text).resolve())
     return text
+
+
+def _case_site(case: Case) -> Any:
+    """The case's site configuration: a TOML file next to the case, or the keys inline."""
+    site = case.data.get("site")
+    if site is None:
+        return None
+    from .formats.site import load_site, parse_site
+
+    if isinstance(site, dict):
+        return parse_site(site, case.path.parent, f"{case.path.name}: site")
+    return load_site(case.path.parent / str(site))
 
 
 def encounter_document(case: Case) -> Any:
@@ -515,7 +539,7 @@ def run_cases(cases: list[Case], limits: Any = "default") -> list[Outcome]:
                 )
                 continue
         try:
-            loaded = validate(encounter_document(case), case.id)
+            loaded = validate(encounter_document(case), case.id, site=_case_site(case))
         except InputError as exc:
             want = case.data.get("error")
             if want is None:

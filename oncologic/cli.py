@@ -158,10 +158,15 @@ def main() -> None:
 @click.option("--from", "source", type=click.Choice(["native", "fhir"]), default="native", show_default=True, help="Input format: the contract's encounter, or a FHIR R4 Bundle (JSON).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "x12-837p", "x12-837i", "fhir-claim"]), default=None, help="Output format (default table; --json = json).")
 @click.option("--config", "config", type=click.Path(exists=True, dir_okay=False), default=None, help="Envelope config (TOML/YAML/JSON) for x12-837p/x12-837i/fhir-claim; see docs/formats.md.")
+@click.option("--zero-charges", is_flag=True, default=False, help="x12: write 0.00 for lines without a charge (a test interchange) instead of refusing.")
+@click.option("--placeholders", is_flag=True, default=False, help="x12: write the config's placeholder patient/provider when the encounter has none (a test interchange) instead of refusing.")
+@click.option("--control-number", "control_number", type=click.IntRange(1, 999999999), default=None, help="x12: the interchange (ISA13) and group (GS06) control number (default: the config's, or its counter file).")
+@click.option("--counter-file", "counter_file", type=click.Path(dir_okay=False), default=None, help="x12: a file holding the last control number used; each 837 takes the next one.")
 @site_option
 @limit_options
 @_gc_paused
 def solve(file: str, as_json: bool, policy: str, rules: tuple[str, ...], switches: tuple[str, ...], source: str = "native", fmt=None, config=None, site=None,
+          zero_charges: bool = False, placeholders: bool = False, control_number=None, counter_file=None,
           time_limit=None, memory_limit=None) -> None:
     """Code one encounter (JSON or YAML; - for standard input).
 
@@ -205,9 +210,19 @@ def solve(file: str, as_json: bool, policy: str, rules: tuple[str, ...], switche
 
                 text = claim_resource_json(claim, loaded.encounter, cfg)
             else:
-                from .formats.x12 import to_837
+                from .formats.x12 import next_control_number, to_837
 
-                text = to_837(claim, loaded.encounter, cfg, kind="P" if fmt == "x12-837p" else "I")
+                kind = "P" if fmt == "x12-837p" else "I"
+                options = {"zero_charges": zero_charges, "placeholders": placeholders}
+                text = to_837(claim, loaded.encounter, cfg, kind=kind, **options)  # refuses before a number is used
+                counter = counter_file or cfg.counter_file
+                if control_number is not None:
+                    cfg.control_number = control_number
+                elif counter:
+                    cfg.control_number = next_control_number(counter, cfg.control_number)
+                    text = to_837(claim, loaded.encounter, cfg, kind=kind, **options)
+                if control_number is not None:
+                    text = to_837(claim, loaded.encounter, cfg, kind=kind, **options)
         except X12Error as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_BAD_INPUT)

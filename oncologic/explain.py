@@ -8,6 +8,7 @@ in words, filling the rule's ``%@text`` template. Placeholders: ``{X}`` prints t
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any, Callable
 
 from .engine import Program, TaggedRule
@@ -117,6 +118,10 @@ FORMATS: dict[str, Callable[..., str]] = {
     "amount": _fmt_amount,
     "date": lambda ctx, d: f"{d // 10000:04d}-{d // 100 % 100:02d}-{d % 100:02d}" if isinstance(d, int) else plain(d),
     "money": lambda ctx, m: f"${m / 1000:,.2f}" if isinstance(m, int) else plain(m),
+    # a per-unit price in mills: 3 decimals when the table gives them ($58.123), else 2
+    "price": lambda ctx, m: (f"${m / 1000:,.3f}" if m % 10 else f"${m / 1000:,.2f}") if isinstance(m, int) else plain(m),
+    # a percentage in thousandths of a percent (17508 -> 17.508 %, 20000 -> 20 %)
+    "pct": lambda ctx, p: f"{format((Decimal(p) / 1000).normalize(), 'f')} %" if isinstance(p, int) else plain(p),
     "": lambda ctx, *v: ", ".join(plain(x) for x in v),
 }
 

@@ -13,7 +13,7 @@ import re
 from decimal import Decimal
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_serializer, model_validator
 
 # ---------------------------------------------------------------------------------------------
 # value formats
@@ -126,6 +126,9 @@ class Drug(Strict):
     kind: Optional[Literal["chemotherapy", "hormonal_antineoplastic", "therapeutic", "hydration"]] = None
     code: Optional[SourceCode] = None
     dose_basis: Optional[str] = None  # how the dose was derived (e.g. strength x volume infused)
+    # bought at the 340B price (true), not (false), not said (None: the site configuration's
+    # acquired_340b applies); decides TB/JG on Medicare drug lines (encodings/drugs/b340.lp)
+    acquired_340b: Optional[bool] = None
 
     @field_validator("hcpcs")
     @classmethod
@@ -268,6 +271,42 @@ class Evidence(Strict):
     name: Optional[str] = None
     value: Optional[str] = None
     outcome: Optional[str] = None
+    # laboratory results (hemoglobin, hematocrit: kind "lab", or kind "hemoglobin"/"hematocrit"):
+    # the unit of value ("g/dL", "g/L", "%") and when the sample was taken (a date, or an ISO
+    # datetime / "HH:MM" on the date of service when the time matters)
+    unit: Optional[str] = None
+    date: Optional[dt.date] = None
+    time: Optional[str] = None
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _date(cls, v: Any) -> Any:
+        # "2026-03-04T08:10" gives the date and the time
+        if isinstance(v, dt.datetime):
+            return v.date()
+        if isinstance(v, str) and "T" in v:
+            return v.split("T", 1)[0]
+        return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _datetime(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("time") is None:
+            v = data.get("date")
+            if isinstance(v, dt.datetime):
+                data = {**data, "time": v.strftime("%H:%M")}
+            elif isinstance(v, str) and "T" in v:
+                data = {**data, "time": v.split("T", 1)[1][:5]}
+        return data
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _time(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool):  # YAML 1.1 reads 08:10 as sexagesimal
+            return f"{v // 60:02d}:{v % 60:02d}"
+        if v is not None and (not isinstance(v, str) or not _TIME_RE.fullmatch(v.strip())):
+            raise ValueError('a time is "HH:MM"')
+        return None if v is None else v.strip()
 
     @field_validator("value", mode="before")
     @classmethod
@@ -295,6 +334,96 @@ class NotAdministered(Strict):
     drug: Optional[str] = None
 
 
+_NPI_RE = re.compile(r"^[0-9]{10}$")
+
+
+def npi_valid(value: str) -> bool:
+    """Whether a 10-digit NPI carries a valid check digit (Luhn over the prefix 80840 + the first 9
+    digits, as CMS's NPI check-digit standard defines it)."""
+    if not _NPI_RE.fullmatch(value):
+        return False
+    digits = [int(c) for c in "80840" + value[:9]]
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        if i % 2 == 0:
+            d *= 2
+            d = d - 9 if d > 9 else d
+        total += d
+    return (10 - total % 10) % 10 == int(value[9])
+
+
+class PersonName(Strict):
+    last: str = Field(min_length=1)
+    first: Optional[str] = None
+    middle: Optional[str] = None
+    suffix: Optional[str] = None
+
+
+class Address(Strict):
+    lines: list[str] = Field(min_length=1)
+    city: str = Field(min_length=1)
+    state: str
+    postal_code: str
+
+    @field_validator("state")
+    @classmethod
+    def _state(cls, v: str) -> str:
+        v = v.strip().upper()
+        if not re.fullmatch(r"[A-Z]{2}", v):
+            raise ValueError("a two-letter state or territory code (MD, PR...)")
+        return v
+
+    @field_validator("postal_code", mode="before")
+    @classmethod
+    def _zip(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool):
+            v = f"{v:05d}"
+        if isinstance(v, str):
+            digits = v.strip().replace("-", "").replace(" ", "")
+            if not re.fullmatch(r"[0-9]{5}(?:[0-9]{4})?", digits):
+                raise ValueError("a US ZIP code: 5 digits, or ZIP+4 (21201-1234)")
+            return digits
+        return v
+
+
+_SEX = {"f": "F", "female": "F", "m": "M", "male": "M", "u": "U", "unknown": "U", "other": "U"}
+
+
+class Patient(Strict):
+    """The patient's demographics, for the claim (837 NM1*IL, N3, N4, DMG); never reach the rules."""
+
+    name: PersonName
+    birth_date: dt.date
+    sex: Literal["F", "M", "U"] = "U"
+    address: Optional[Address] = None
+    member_id: Optional[str] = None  # e.g. the Medicare number; the 837 uses payer.member_id first
+
+    @field_validator("sex", mode="before")
+    @classmethod
+    def _sex(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.strip().lower() in _SEX:
+            return _SEX[v.strip().lower()]
+        return v
+
+
+class Provider(Strict):
+    """A rendering (837P) or attending (837I) provider: a person with an NPI."""
+
+    npi: str
+    name: PersonName
+
+    @field_validator("npi", mode="before")
+    @classmethod
+    def _npi(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool):
+            v = str(v)
+        if isinstance(v, str):
+            v = v.strip()
+            if not npi_valid(v):
+                raise ValueError("not an NPI (10 digits with a valid check digit)")
+        return v
+
+
 def _zone_name(v: Optional[str]) -> Optional[str]:
     if v is None:
         return v
@@ -313,6 +442,9 @@ class Encounter(Strict):
     setting: Literal["office", "facility"]
     date_of_service: dt.date
     payer: Optional[Payer] = None
+    patient: Optional[Patient] = None  # demographics for the 837 (never read by the rules)
+    rendering_provider: Optional[Provider] = None  # 837P loop 2310B; default: the X12 config
+    attending_provider: Optional[Provider] = None  # 837I loop 2310A; default: the X12 config
     diagnoses: list[str] = Field(min_length=1)
     administrations: list[Administration] = Field(default_factory=list)
     services: list[Service] = Field(default_factory=list)
@@ -365,6 +497,9 @@ class Encounter(Strict):
                     amount = getattr(drug, field)
                     if amount is not None and amount.value.as_tuple().exponent < -6:  # type: ignore[operator]
                         raise PathError(("administrations", i, "drugs", j, field, "value"), "more than 6 decimals")
+        if self.patient is not None and self.patient.birth_date > self.date_of_service:
+            raise PathError(("patient", "birth_date"),
+                            f"{self.patient.birth_date} is after the date of service {self.date_of_service}")
         if self.payer and self.payer.coverage_start and self.payer.coverage_end:
             if self.payer.coverage_end < self.payer.coverage_start:
                 raise PathError(("payer", "coverage_end"), "coverage ends before it starts")
@@ -427,6 +562,18 @@ class Why(BaseModel):
     model_config = ConfigDict(populate_by_name=True, defer_build=True)
 
 
+class TestResult(BaseModel):
+    """The most recent hemoglobin (R1) or hematocrit (R2) result an ESA line reports: the
+    837's loop 2400 MEA segment (MEA01 TR, MEA02 code, MEA03 value NN.N)."""
+
+    model_config = ConfigDict(defer_build=True)
+    code: Literal["R1", "R2"]
+    value: str
+    unit: str
+    date: dt.date
+    evidence: str
+
+
 class NdcQuantity(BaseModel):
     model_config = ConfigDict(defer_build=True)
     value: Union[int, float, Decimal]
@@ -442,6 +589,40 @@ class AspLimit(BaseModel):
     quarter: str
 
 
+class NdcItem(BaseModel):
+    """One NDC of a line that draws on several (issue #13): its share of the line's billing units
+    and its own quantity in the unit of its package."""
+
+    model_config = ConfigDict(defer_build=True)
+    ndc: str
+    units: int
+    quantity: Optional[NdcQuantity] = None
+
+
+class Payment(BaseModel):
+    """The expected Medicare payment of a line (or the sum over a claim's lines): money as decimal
+    strings with 2 decimals ("123.45"); an amount is None when it cannot be computed, and
+    ``basis`` says why (docs/formats.md, "Money on the claim")."""
+
+    model_config = ConfigDict(defer_build=True)
+    allowed: Optional[str] = None
+    coinsurance: Optional[str] = None
+    program_payment: Optional[str] = None
+    sequestration: Optional[str] = None
+    basis: str
+
+
+class AtStake(BaseModel):
+    """The lines an error finding rests on (what will be denied or returned as the claim stands)."""
+
+    model_config = ConfigDict(defer_build=True)
+    lines: list[int] = Field(default_factory=list)
+    allowed: str = "0.00"  # the expected allowed amount of those lines that are priced
+    unpriced: list[int] = Field(default_factory=list)  # lines at stake with no expected payment
+    charge: Optional[str] = None
+    findings: list[str] = Field(default_factory=list)
+
+
 class Line(BaseModel):
     model_config = ConfigDict(defer_build=True)
     line: int
@@ -452,9 +633,23 @@ class Line(BaseModel):
     diagnoses: list[str] = Field(default_factory=list)
     ndc: Optional[str] = None
     ndc_quantity: Optional[NdcQuantity] = None
+    # every NDC of a line that draws on more than one (the first is ``ndc``); absent otherwise
+    ndc_items: Optional[list[NdcItem]] = None
     note: Optional[str] = None
     asp_limit: Optional[AspLimit] = None
+    test_result: Optional[TestResult] = None
+    # the site's charge for the line: charge master per-unit charge x units, a decimal string with
+    # 2 decimals ("1520.00"); None when the site gives no charge for the code (a finding says so)
+    charge: Optional[str] = None
+    payment: Optional[Payment] = None
     why: Why
+
+    @model_serializer(mode="wrap")
+    def _drop_empty_items(self, handler):
+        data = handler(self)
+        if data.get("ndc_items") is None:
+            data.pop("ndc_items", None)
+        return data
 
 
 class NotBilled(BaseModel):
@@ -481,4 +676,8 @@ class Claim(BaseModel):
     not_billed: list[NotBilled] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
     claim_data: dict[str, list[str]] = Field(default_factory=dict)
+    # the sum of the lines' charges (decimal string, 2 decimals); None unless every line has one
+    total_charge: Optional[str] = None
+    payment: Optional[Payment] = None  # the lines' expected payment added up
+    at_stake: Optional[AtStake] = None
     clean: bool

@@ -55,6 +55,7 @@ class PostedClaim:
     refs: dict[str, str] = field(default_factory=dict)  # other claim-level REF qualifiers
     statement: Optional[tuple[dt.date, dt.date]] = None  # DTP*434
     patient_name: Optional[str] = None
+    patient_birth: Optional[dt.date] = None  # DMG of the patient (2010CA, else the subscriber's 2010BA)
     index: int = 0  # order in the file (0-based)
 
     @property
@@ -120,6 +121,11 @@ class _Reader:
         self.claims: list[PostedClaim] = []
         self.member: Optional[str] = None  # current 2010BA member id
         self.patient: Optional[str] = None  # current 2010CA patient name
+        self.subscriber_birth: Optional[dt.date] = None  # 2010BA DMG
+        self.patient_birth: Optional[dt.date] = None  # 2010CA DMG
+        self.subscriber_name: Optional[str] = None
+        self._in: Optional[str] = None  # the NM1 entity whose loop the reader is in (IL, QC, 2310 providers...)
+        self.in_provider_loop = False  # inside a 2300 claim's 2310x provider/facility loop
         self.claim: Optional[PostedClaim] = None
         self.line: Optional[PostedLine] = None
 
@@ -130,13 +136,28 @@ class _Reader:
             level = _el(s, 3)
             if level in ("20", "22"):
                 self.member, self.patient = None, None
+                self.subscriber_birth, self.patient_birth, self.subscriber_name = None, None, None
+            elif level == "23":
+                self.patient, self.patient_birth = None, None
             return
+        if tag == "NM1" and self.claim is None:
+            self._in = _el(s, 1)
         if tag == "NM1" and _el(s, 1) == "IL" and self.claim is None:
             if _el(s, 8) == "MI" or _el(s, 9):
                 self.member = _el(s, 9).strip() or None
+            self.subscriber_name = " ".join(p for p in (_el(s, 4), _el(s, 3)) if p) or None
             return
         if tag == "NM1" and _el(s, 1) == "QC" and self.claim is None:
             self.patient = " ".join(p for p in (_el(s, 4), _el(s, 3)) if p) or None
+            return
+        if tag == "DMG" and self.claim is None and _el(s, 1) == "D8":
+            if self._in == "IL":
+                self.subscriber_birth = _date(_el(s, 2))
+            elif self._in == "QC":
+                self.patient_birth = _date(_el(s, 2))
+            return
+        if tag == "NM1" and self.claim is not None:  # 2310x / 2420x provider and facility loops
+            self.in_provider_loop = True
             return
         if tag == "CLM":
             self._clm(s)
@@ -154,13 +175,16 @@ class _Reader:
         parts = _el(s, 5).split(self.comp)
         freq = parts[2] if len(parts) > 2 and parts[2] else "1"
         self.claim = PostedClaim(claim_id=_el(s, 1), member_id=self.member, frequency=freq, total=_money(_el(s, 2)),
-                                 patient_name=self.patient, index=len(self.claims))
+                                 patient_name=self.patient or self.subscriber_name,
+                                 patient_birth=self.patient_birth if self.patient else self.subscriber_birth,
+                                 index=len(self.claims))
         self.claims.append(self.claim)
         self.line = None
+        self.in_provider_loop = False
 
     def _ref(self, s: list[str]) -> None:
-        if self.line is not None:
-            return  # line-level references (6R line control numbers) are not claim references
+        if self.line is not None or self.in_provider_loop:
+            return  # line references (6R) and a provider's secondary ids (2310x REF*1G, G2...) are not claim references
         qual, value = _el(s, 1), _el(s, 2).strip()
         if qual == "F8":
             self.claim.original_ref = value
@@ -186,6 +210,7 @@ class _Reader:
 
     def _lx(self, s: list[str]) -> None:
         self.line = None
+        self.in_provider_loop = False
         self._lx_number = int(_el(s, 1)) if _el(s, 1).isdigit() else 0
 
     def _units(self, tag: str, value: str) -> int:

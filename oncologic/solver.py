@@ -76,6 +76,7 @@ def solve_batch(
         fs, ctx = encounter_facts(loaded, e, switches)
         facts.extend(fs)
         contexts.append(ctx)
+    facts += site_batch_facts(batch, facts, extra)
     lim = default_limits() if limits is DEFAULT else limits
     if lim is None or not lim.active:
         prog, answers = engine.solve(facts, extra, strict=strict)
@@ -92,6 +93,17 @@ def solve_batch(
     if lazy:
         statements.solved = True
     return prog, answers, contexts
+
+
+def site_batch_facts(batch: Sequence[Loaded], facts: list, extra: Sequence[Path]) -> list:
+    """The charge master and fee schedule rows of the batch's sites (facts.site_facts)."""
+    if not any(getattr(getattr(b, "site", None), "has_charges", False) or getattr(getattr(b, "site", None), "has_fee_schedule", False)
+               for b in batch):
+        return []
+    from . import engine
+    from .facts import site_facts
+
+    return site_facts(list(batch), facts, engine.program_codes(engine.load_program(extra)))
 
 
 def code_one(loaded: Loaded, **kw) -> Claim:

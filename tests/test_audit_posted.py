@@ -133,3 +133,115 @@ def test_folder_audit_pairs_by_member_and_date_and_ranks_rules_by_money(tmp_path
     assert "Patterns of error" in text and "ENC-FAC-FOLFOX-C3" in text
     r = CliRunner().invoke(main, ["audit", str(tmp_path), "--posted", str(PM_I), "--json", "--no-fixes"])
     assert r.exit_code == 1 and json.loads(r.stdout)["unmatched_encounters"] == ["ENC-FAC-FOLFOX-C3"]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "examples/x12").glob("*.x12")), ids=lambda p: p.name)
+def test_the_posted_example_files_pass_two_independent_parsers(path: Path) -> None:
+    """The hand-written practice-management files are what a clearinghouse would accept: pyx12
+    validates them against the implementation-guide maps, LinuxForHealth x12 parses them (and
+    checks, among others, that each CLM02 equals the sum of its line charges: it caught a wrong
+    total in pm_three_claims)."""
+    pytest.importorskip("pyx12")
+    from x12_parsers import HAVE_LFH, lfh_claims, lfh_parse, pyx12_validate
+
+    text = path.read_text()
+    ok, report = pyx12_validate(text)
+    assert ok, report
+    if not HAVE_LFH:
+        pytest.skip("LinuxForHealth x12 is not installed: pip install -e '.[test]'")
+    [res] = lfh_parse(text)
+    assert res["ok"], res.get("error")
+    theirs = [c for m in res["models"] for c in lfh_claims(m)]
+    ours = read_837(text)
+    assert [c["id"] for c in theirs] == [c.claim_id for c in ours]
+    assert [c["member"] for c in theirs] == [c.member_id for c in ours]
+
+
+def test_one_member_id_for_two_people_the_birth_date_tells_them_apart() -> None:
+    """A subscriber and a dependent billed under one member id on the same day (as family plans
+    and the implementation guide's patient loop do): the encounter's patient block (birth date)
+    picks the right claim, and a claim for the other person is not compared."""
+    text = PM_P.read_text().replace("NM1*IL*1*ROE*RICHARD****MI*3GH4IJ5KL66", "NM1*IL*1*ROE*RICHARD****MI*1EG4TE5MK72")
+    claims = read_837(text)
+    assert [(c.claim_id, c.patient_birth.isoformat()) for c in claims] == [
+        ("PA20417-1", "1951-02-03"), ("PA20417-2", "1951-02-03"), ("PA31102-1", "1948-09-19")]
+    loaded = _pembro_on("2026-03-04")
+    with pytest.raises(InputError, match="2 claims for member 1EG4TE5MK72"):
+        read_posted_claim(text, loaded.encounter)  # no patient block: the birth date is unknown
+    import yaml
+
+    data = yaml.safe_load(PEMBRO.read_text())
+    data.update(date_of_service="2026-03-04", patient={"name": {"last": "Doe", "first": "Jane"}, "birth_date": "1951-02-03",
+                                                       "sex": "F"})
+    data["payer"]["member_id"] = "1EG4TE5MK72"
+    jane = validate(json.loads(json.dumps(data, default=str)))
+    _lines, sel = read_posted_claim(text, jane.encounter)
+    assert sel.claim_id == "PA20417-2" and sel.mismatch is None
+    _pc, sel = select_claim(claims, jane.encounter, claim_id="PA31102-1")
+    assert sel.mismatch and "RICHARD ROE" in sel.mismatch and "1948-09-19" in sel.mismatch
+    result = audit_batch([jane], claims, search_fixes=False)
+    assert [r.selection.claim_id for r in result.results] == ["PA20417-2"]
+
+
+def test_provider_references_are_not_claim_references() -> None:
+    """REF*1G / REF*G2 after a 2310 provider's NM1 identify the provider, not the claim: a
+    replacement naming that value in REF*F8 must not supersede this claim."""
+    original = PM_P.read_text()
+    start = original.index("CLM*PA20417-2")
+    cut = original.index("PRV*PE*PXC*207RH0003X~", start) + len("PRV*PE*PXC*207RH0003X~")
+    text = original[:cut] + "\nREF*G2*PROV778~" + original[cut:]
+    [c] = [c for c in read_837(text) if c.claim_id == "PA20417-2"]
+    assert "G2" not in c.refs and c.refs == {"G1": "AUTH7781"}
+
+
+def _family_file() -> str:
+    """An 837P the way the implementation guide's example 1 is laid out: the subscriber's HL*22
+    with child code 1, the dependent patient in a 2000C loop (HL*23, PAT, NM1*QC, N3, N4, DMG),
+    units written as decimals (1.00), SV105 place of service. Two claims on one day: the
+    subscriber's own (under her HL*22) and her dependent's (under the HL*23)."""
+    segs = [
+        "ISA*00*          *00*          *ZZ*PMSYS0042      *ZZ*CLEARHOUSE01   *260305*0910*^*00501*000003901*0*P*:",
+        "GS*HC*PMSYS0042*CLEARHOUSE01*20260305*0910*3901*X*005010X222A1", "ST*837*0001*005010X222A1",
+        "BHT*0019*00*0003901*20260305*0910*CH", "NM1*41*2*RIVERSIDE HEMATOLOGY ONCOLOGY*****46*PMSYS0042",
+        "PER*IC*BILLING DEPT*TE*4105550188", "NM1*40*2*CLEARINGHOUSE INC*****46*CLEARHOUSE01",
+        "HL*1**20*1", "PRV*BI*PXC*207RH0003X", "NM1*85*2*RIVERSIDE HEMATOLOGY ONCOLOGY PA*****XX*1234567893",
+        "N3*2200 RIVER ROAD", "N4*TOWSON*MD*212044321", "REF*EI*521234567",
+        "HL*2*1*22*0", "SBR*P*18*GRP5521******CI", "NM1*IL*1*DOE*JANE****MI*FAM000123", "N3*14 ELM STREET",
+        "N4*BALTIMORE*MD*212181234", "DMG*D8*19510203*F", "NM1*PR*2*EXAMPLE COMMERCIAL PLAN*****PI*55123",
+        "CLM*PA50001-1*780.00***11:B:1*Y*A*Y*Y", "HI*ABK:Z5112*ABF:C3411", "NM1*82*1*NGUYEN*LINDA****XX*1245319599",
+        "LX*1", "SV1*HC:96413*410.00*UN*1.00*11**1:2", "DTP*472*D8*20260304",
+        "LX*2", "SV1*HC:99214:25*370.00*UN*1.00*11**2", "DTP*472*D8*20260304",
+        "HL*3*1*22*1", "SBR*P**GRP5521******CI", "NM1*IL*1*DOE*JANE****MI*FAM000123",
+        "NM1*PR*2*EXAMPLE COMMERCIAL PLAN*****PI*55123",
+        "HL*4*3*23*0", "PAT*19", "NM1*QC*1*DOE*SAM", "N3*14 ELM STREET", "N4*BALTIMORE*MD*212181234", "DMG*D8*20040611*M",
+        "CLM*PA50002-1*410.00***11:B:1*Y*A*Y*Y", "HI*ABK:Z5112*ABF:C8190", "NM1*82*1*NGUYEN*LINDA****XX*1245319599",
+        "LX*1", "SV1*HC:96413*410.00*UN*1.00*11**1:2", "DTP*472*D8*20260304",
+    ]
+    n = len(segs) - 2 + 1  # ST .. SE
+    segs += [f"SE*{n}*0001", "GE*1*3901", "IEA*1*000003901"]
+    return "~\n".join(segs) + "~\n"
+
+
+def test_a_dependent_in_a_patient_loop_is_told_apart_from_the_subscriber() -> None:
+    import yaml
+
+    text = _family_file()
+    pytest.importorskip("pyx12")
+    from x12_parsers import HAVE_LFH, lfh_parse, pyx12_validate
+
+    ok, report = pyx12_validate(text)
+    assert ok, report
+    if HAVE_LFH:
+        [res] = lfh_parse(text)
+        assert res["ok"], res.get("error")
+    claims = read_837(text)
+    assert [(c.claim_id, c.member_id, c.patient_name, str(c.patient_birth)) for c in claims] == [
+        ("PA50001-1", "FAM000123", "JANE DOE", "1951-02-03"), ("PA50002-1", "FAM000123", "SAM DOE", "2004-06-11")]
+    data = yaml.safe_load(PEMBRO.read_text())
+    data.update(date_of_service="2026-03-04", patient={"name": {"last": "Doe", "first": "Sam"}, "birth_date": "2004-06-11"})
+    data["payer"]["member_id"] = "FAM000123"
+    sam = validate(json.loads(json.dumps(data, default=str)))
+    _lines, sel = read_posted_claim(text, sam.encounter)
+    assert sel.claim_id == "PA50002-1" and sel.mismatch is None
+    _pc, sel = select_claim(claims, sam.encounter, claim_id="PA50001-1")
+    assert sel.mismatch and "JANE DOE" in sel.mismatch

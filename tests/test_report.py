@@ -207,3 +207,108 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
         want = bytes.fromhex(FAMILY_COLOURS[family][1:])
         close = sum(1 for p in pixels if all(abs(p[k] - want[k]) < 12 for k in range(3)))
         assert close > 30, f"no {family} bar visible in the screenshot"
+
+
+# ---------------------------------------------------------------------------------------------
+# a 46-hour pump next to a two-hour chair session (issue 14): the axis is broken, labels never overlap
+
+FOLFOX = ROOT / "examples/folfox_facility.yaml"
+
+
+class _Texts(HTMLParser):
+    """The <text> elements of the timeline: (class, x, y, font size, anchor, content)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: list[dict] = []
+        self._cur: dict | None = None
+        self._depth = 0
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "text":
+            self._cur = {**a, "content": ""}
+        elif tag == "title" and self._cur is not None:
+            self._depth += 1
+
+    def handle_endtag(self, tag):
+        if tag == "title" and self._depth:
+            self._depth -= 1
+        elif tag == "text" and self._cur is not None:
+            self.items.append(self._cur)
+            self._cur = None
+
+    def handle_data(self, data):
+        if self._cur is not None and not self._depth:
+            self._cur["content"] += data
+
+
+def _boxes(svg: str) -> list[tuple[str, float, float, float, float]]:
+    p = _Texts()
+    p.feed(svg)
+    out = []
+    for t in p.items:
+        size = float(t.get("font-size", 11))
+        w = len(t["content"]) * size * 0.6  # generous for the sans-serif fonts used
+        x = float(t["x"]) - (w / 2 if t.get("text-anchor") == "middle" else 0)
+        y = float(t["y"])
+        out.append((t["content"], x, y - size, x + w, y))
+    return out
+
+
+def test_long_pump_next_to_a_chair_session_breaks_the_axis_and_labels_do_not_overlap() -> None:
+    [s] = code_sessions([load_file(str(FOLFOX))])
+    pump = next(b for b in s.bars if b.stop is not None and b.stop - b.start > 40 * 60)
+    chair = [b for b in s.bars if b is not pump and b.stop is not None]
+    assert chair and max(b.stop for b in chair) - min(b.start for b in chair) <= 180
+    text = single_report(s)
+    svg = text[text.index("<svg", text.index("session timeline") - 200):]
+    svg = svg[:svg.index("</svg>") + 6]
+    breaks = [a for tag, a in dom(svg).elements if tag == "g" and a.get("class") == "axis-break"]
+    assert len(breaks) == 1 and int(breaks[0]["data-minutes"]) > 40 * 60
+    # the two-hour chair infusion keeps a readable scale (at one scale for 48 hours it would be ~50 px)
+    rects = {}
+    current = None
+    for tag, a in dom(svg).elements:
+        if tag == "g" and a.get("class") == "bar":
+            current = a["data-admin"]
+        elif tag == "rect" and a.get("class") == "bar-body":
+            rects[current] = (float(a["x"]), float(a["width"]))
+    two_hours = next(b for b in chair if b.stop - b.start >= 120)
+    assert rects[two_hours.admin][1] >= 300
+    # the pump bar starts after the chair session and runs across the break to its end
+    px, pw = rects[pump.admin]
+    bx = float(re.search(r'<g class="axis-break"[^>]*>\s*<rect x="([0-9.]+)"', svg).group(1))
+    assert px < bx < px + pw
+    # no two labels (axis clock times, codes, the break's duration) overlap
+    boxes = _boxes(svg)
+    assert any("+2d" in b[0] for b in boxes), "the pump's stop day is on the axis"
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            overlap = a[1] < b[3] and b[1] < a[3] and a[2] < b[4] and b[2] < a[4]
+            assert not overlap, f"labels overlap: {a[0]!r} and {b[0]!r}"
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no Chromium on this machine (Debian package chromium; .ci/run installs it)")
+def test_broken_axis_screenshot_shows_the_chair_session_at_a_readable_scale(tmp_path: Path) -> None:
+    out = tmp_path / "folfox.html"
+    r = CliRunner().invoke(main, ["report", str(FOLFOX), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    png = tmp_path / "folfox.png"
+    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+           f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,420", f"--screenshot={png}", out.as_uri()]
+    subprocess.run(cmd, capture_output=True, timeout=120, check=False)
+    assert png.exists(), "Chromium wrote no screenshot"
+    _w, _h, rows = read_png(png)
+    from oncologic.report import FAMILY_COLOURS
+
+    def count(colour: str) -> int:
+        want = bytes.fromhex(colour[1:])
+        return sum(1 for row in rows[::2] for x in range(0, len(row), 6)
+                   if all(abs(row[x + k] - want[k]) < 12 for k in range(3)))
+
+    # the therapeutic bars (premed, 30 min; leucovorin, 2 h) cover ~150 x 28 px at a readable scale;
+    # on one scale for the whole 48 hours they would be ~60 x 28 px
+    assert count(FAMILY_COLOURS["ther"]) > 1200
+    assert count(FAMILY_COLOURS["chemo"]) > 1200  # oxaliplatin and the pump

@@ -310,19 +310,19 @@ def test_no_findings_can_be_limited_to_a_subject(tmp_path):
     from oncologic.cases import load_cases, run_cases
 
     path = _write(tmp_path / "cases" / "c.yaml", f"""
-        - name: not on oxali (it is on the premed drugs)
+        - name: not on enc (it is on plan)
           encounter_file: {SEED}
           expect:
-            findings: [{{code: CONTAINER_MISSING, subject: "premed.drugs[0]"}}]
-            no_findings: [{{code: CONTAINER_MISSING, subject: oxali}}]
-        - name: on premed
+            findings: [{{code: PLAN_MISSING, subject: plan}}]
+            no_findings: [{{code: PLAN_MISSING, subject: enc}}]
+        - name: on plan
           encounter_file: {SEED}
           expect:
-            no_findings: [{{code: CONTAINER_MISSING, subject: "premed.drugs[0]"}}]
+            no_findings: [{{code: PLAN_MISSING, subject: plan}}]
     """)
     other, same = run_cases(load_cases(path))
     assert other.ok, other.failures
-    assert not same.ok and "CONTAINER_MISSING for premed.drugs[0] must not be raised" in same.failures[0]
+    assert not same.ok and "PLAN_MISSING for plan must not be raised" in same.failures[0]
 
 
 # ------------------------------------------------------------------------------------------

@@ -33,7 +33,8 @@ from .fhir_write import encounter_to_bundle  # noqa: F401 - public API
 
 MAPPED_TYPES = {"CarePlan", "Encounter", "Condition", "Coverage", "MedicationAdministration", "Medication", "Procedure",
                 "ResearchSubject", "ResearchStudy", "ClaimResponse", "Claim", "ExplanationOfBenefit", "Observation", "Patient",
-                "MedicationRequest", "MedicationStatement", "Device", "Location", "Organization"}
+                "MedicationRequest", "MedicationStatement", "Device", "Location", "Organization", "Practitioner",
+                "PractitionerRole"}
 # the element that ties a resource to its Encounter
 ENCOUNTER_LINK = {"MedicationAdministration": "context", "MedicationStatement": "context", "MedicationRequest": "encounter",
                   "Procedure": "encounter", "Condition": "encounter", "Observation": "encounter", "CarePlan": "encounter"}
@@ -224,6 +225,13 @@ def _document(b, ew, enc, owned, site, warnings, ident, setting, dos, group, oth
     payer = parts.payer(b, dos_text or "0000-00-00", site, warnings)
     if payer is not None:
         doc["payer"] = payer
+    from . import fhir_patient
+
+    pt, pt_where = fhir_patient.patient(b, ew, enc, warnings)
+    if pt is not None:
+        doc["patient"] = pt
+        paths["patient"] = pt_where
+    doc.update(fhir_patient.providers(b, ew, enc, warnings))
     doc["administrations"] = []
     for i, (adm, _start, apaths) in enumerate(group):
         for key in ("start", "stop"):  # a time on the date of service is written as the contract writes it
@@ -239,7 +247,8 @@ def _document(b, ew, enc, owned, site, warnings, ident, setting, dos, group, oth
         doc["not_administered"] = na
     for key, value in (("clinical_trial", parts.trial(b, warnings)), ("authorizations", parts.authorizations(b, warnings)),
                        ("treatment_plan", parts.plan(b, warnings)),
-                       ("evidence", parts.evidence([(w, r) for w, r in b.of("Observation") if id(r) in owned]))):
+                       ("evidence", parts.evidence([(w, r) for w, r in b.of("Observation") if id(r) in owned],
+                                                   Clock(site.zone() if site is not None else None, _reference_instant(b, enc, owned), warnings)))):
         if value:
             doc[key] = value
     return Mapped(doc, warnings, paths, f"{ew} Encounter/{ident}" + (f" {dos_text}" if n > 1 else ""))

@@ -44,9 +44,17 @@ def claim_resource(claim: Claim, enc: Encounter, cfg: Optional[X12Config] = None
     institutional = claim.setting == "facility"
     dxs = claim_diagnoses(claim, enc)
     revenue = {**revenue_map(claim), **cfg.revenue_codes}
-    created = (cfg.created or enc.date_of_service.isoformat())[:10]
+    created = (cfg.created if cfg.created and cfg.created != "now" else enc.date_of_service.isoformat())[:10]
     patient: dict[str, Any] = {"resourceType": "Patient", "id": "patient",
                                "name": [{"family": cfg.subscriber_last, "given": [cfg.subscriber_first]}]}
+    pt = getattr(enc, "patient", None)
+    if pt is not None:  # the encounter's demographics (US Core Patient shape)
+        patient["name"] = [{"family": pt.name.last, "given": [g for g in (pt.name.first, pt.name.middle) if g]}]
+        patient["birthDate"] = pt.birth_date.isoformat()
+        patient["gender"] = {"F": "female", "M": "male"}.get(pt.sex, "unknown")
+        if pt.address is not None:
+            patient["address"] = [{"line": list(pt.address.lines), "city": pt.address.city, "state": pt.address.state,
+                                   "postalCode": pt.address.postal_code}]
     provider = {"resourceType": "Organization", "id": "provider", "name": cfg.billing_name,
                 "identifier": [{"system": "http://hl7.org/fhir/sid/us-npi", "value": cfg.billing_npi}]}
     payer_name = cfg.payer_name or (enc.payer.name if enc.payer and enc.payer.name else "payer")
@@ -57,7 +65,8 @@ def claim_resource(claim: Claim, enc: Encounter, cfg: Optional[X12Config] = None
     items = []
     total = Decimal(0)
     for ln in claim.lines:
-        charge = cfg.charges.get(ln.code, Decimal(0)) * ln.units
+        own = getattr(ln, "charge", None)  # the line's charge-master charge, else the config's per-unit amount
+        charge = Decimal(str(own)) if own is not None else cfg.charges.get(ln.code, Decimal(0)) * ln.units
         total += charge
         item: dict[str, Any] = {
             "sequence": ln.line,
@@ -77,11 +86,15 @@ def claim_resource(claim: Claim, enc: Encounter, cfg: Optional[X12Config] = None
         if institutional and ln.code in revenue:
             item["revenue"] = {"coding": [{"system": REVENUE, "code": revenue[ln.code]}]}
         if ln.ndc:
-            detail: dict[str, Any] = {"sequence": 1, "productOrService": {"coding": [{"system": NDC, "code": ln.ndc}]}}
-            if ln.ndc_quantity is not None:
-                detail["quantity"] = {"value": ln.ndc_quantity.value, "unit": ln.ndc_quantity.unit,
-                                      "system": "http://unitsofmeasure.org", "code": NDC_UNITS[ln.ndc_quantity.unit]}
-            item["detail"] = [detail]
+            # one detail per NDC: the line's own, then the others of a line that draws on several
+            pairs = [(it.ndc, it.quantity) for it in ln.ndc_items] if ln.ndc_items else [(ln.ndc, ln.ndc_quantity)]
+            item["detail"] = []
+            for seq, (ndc, qty) in enumerate(pairs, start=1):
+                detail: dict[str, Any] = {"sequence": seq, "productOrService": {"coding": [{"system": NDC, "code": ndc}]}}
+                if qty is not None:
+                    detail["quantity"] = {"value": qty.value, "unit": qty.unit,
+                                          "system": "http://unitsofmeasure.org", "code": NDC_UNITS[qty.unit]}
+                item["detail"].append(detail)
         if ln.note:
             item["extension"].append({"url": EXT + "note", "valueString": ln.note})
         if ln.asp_limit is not None:

@@ -27,7 +27,7 @@ TIME_MINUTES = {"s": Decimal(1) / 60, "min": Decimal(1), "h": Decimal(60), "hr":
 STATUS = {"not-done": "not_done", "entered-in-error": "entered_in_error", "on-hold": "on_hold", "in-progress": "in_progress",
           "unknown": "unknown"}
 ADMIN_EXTENSIONS = ("purpose", "primary_reason", "separate_access_reason", "pump", "research", "lesions")
-DRUG_EXTENSIONS = ("container", "discarded", "supplied_by", "kind", "manufacturer")
+DRUG_EXTENSIONS = ("container", "discarded", "supplied_by", "kind", "manufacturer", "acquired_340b")
 
 
 def _num(value: Any) -> Optional[Decimal]:

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from ..load import InputError
 from .fhir_common import (CONDITION_CATEGORY, HCPCS_SYSTEMS, ICD10CM, NCT_SYSTEMS, POS_SYSTEM, SOPT_SYSTEMS, Bundle, code,
-                          codings, day, ext, ext_json, text_of)
+                          codings, day, ext, ext_json, parse_instant, text_of)
 
 # CMS place of service -> setting
 POS = {"11": "office", "19": "facility", "22": "facility"}
@@ -364,22 +364,49 @@ def plan(b: Bundle, warnings: list[str]) -> Optional[dict]:
     return out
 
 
-def evidence(obs_list: list[tuple[str, dict]]) -> list[dict]:
+LOINC = "http://loinc.org"
+
+
+def evidence(obs_list: list[tuple[str, dict]], clock: Any = None) -> list[dict]:
+    """Observations as evidence items. A hemoglobin or hematocrit result (LOINC 718-7, 20509-6,
+    30313-1, 4544-3, 20570-8, 31100-1, or named so) keeps its number, unit and sample time apart
+    (evidence[].value, unit, date, time), as ESA claims report it (encodings/drugs/esa.lp)."""
+    from ..facts import LAB_NAMES, lab_analyte
+
     out = []
-    for _ow, obs in obs_list:
+    for ow, obs in obs_list:
         kind = next((c.get("code") for cat in obs.get("category") or [] for c in codings(cat) if c.get("code")), "observation")
         item: dict[str, Any] = {"kind": ext(obs, "kind") or kind}
         name = text_of(obs.get("code"))
+        loinc = code(obs.get("code"), LOINC)
+        if loinc in LAB_NAMES:
+            name = LAB_NAMES[loinc]
         if name:
             item["name"] = name
+        lab = lab_analyte(item["kind"], name) or (LAB_NAMES.get(loinc) if loinc else None)
         if "valueString" in obs:
             item["value"] = obs["valueString"]
         elif isinstance(obs.get("valueQuantity"), dict):
             q = obs["valueQuantity"]
-            item["value"] = f"{q.get('value')}{q.get('unit') or ''}"
+            if lab:
+                item["value"] = str(q.get("value"))
+                unit = q.get("unit") or q.get("code")
+                if unit:
+                    item["unit"] = str(unit)
+            else:
+                item["value"] = f"{q.get('value')}{q.get('unit') or ''}"
         elif "valueCodeableConcept" in obs:
             v = obs["valueCodeableConcept"]
             item["value"] = text_of(v) or next((c.get("code") for c in codings(v)), None)
+        if lab:
+            item["kind"] = "lab"
+            when = obs.get("effectiveDateTime") or (obs.get("effectivePeriod") or {}).get("start") or obs.get("issued")
+            moment = clock.local(when, f"{ow}.effective[x]") if clock is not None else parse_instant(when)
+            if moment is not None:
+                item["date"] = moment.date().isoformat()
+                item["time"] = moment.strftime("%H:%M")
+            elif day(when):
+                item["date"] = day(when)
         out.append(item)
     return out
 

@@ -49,6 +49,14 @@ def encounter_to_bundle(enc: Any) -> dict:
                                "category": [{"coding": [{"code": ev.kind}]}], "code": {"text": ev.name or ev.kind}}
         if ev.value is not None:
             obs["valueString"] = ev.value
+        if ev.unit is not None and ev.value is not None:
+            try:
+                obs["valueQuantity"] = {"value": float(ev.value), "unit": ev.unit}
+                del obs["valueString"]
+            except ValueError:
+                pass
+        if ev.date is not None:
+            obs["effectiveDateTime"] = ev.date.isoformat() + (f"T{ev.time}:00" if ev.time else "")
         if not ev.name:
             obs["extension"] = [{"url": EXT + "kind", "valueString": ev.kind}]
             del obs["code"]["text"]
@@ -59,15 +67,48 @@ def encounter_to_bundle(enc: Any) -> dict:
 def _encounter(out: _Entries, enc: Any) -> None:
     diag_refs = [out.add({"resourceType": "Condition", "id": f"dx{i}", "subject": PATIENT,
                           "code": {"coding": [{"system": ICD10CM, "code": code}]}}) for i, code in enumerate(enc.diagnoses, start=1)]
-    out.add({"resourceType": "Patient", "id": "p1"})
+    out.add(_patient(enc.patient))
+    participants = []
+    for role, prov in (("ATND", enc.attending_provider), ("PPRF", enc.rendering_provider)):
+        if prov is not None:
+            ref = out.add({"resourceType": "Practitioner", "id": f"pr-{role.lower()}",
+                           "identifier": [{"system": "http://hl7.org/fhir/sid/us-npi", "value": prov.npi}],
+                           "name": [_human_name(prov.name)]})
+            participants.append({"type": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                                                       "code": role}]}], "individual": {"reference": ref}})
     out.add({
         "resourceType": "Encounter", "id": enc.id, "status": "finished",
         "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
         "type": [{"coding": [{"system": POS_SYSTEM, "code": "11" if enc.setting == "office" else "22"}]}],
         "subject": PATIENT,
+        **({"participant": participants} if participants else {}),
         "period": {"start": enc.date_of_service.isoformat()},
         "diagnosis": [{"condition": {"reference": r}, "rank": i} for i, r in enumerate(diag_refs, start=1)],
     })
+
+
+def _human_name(name: Any) -> dict:
+    given = [g for g in (name.first, *(name.middle.split() if name.middle else [])) if g]
+    return {"use": "official", "family": name.last, **({"given": given} if given else {}),
+            **({"suffix": [name.suffix]} if name.suffix else {})}
+
+
+def _patient(pt: Any) -> dict:
+    """The US Core Patient shape of the contract's ``patient`` block (a bare Patient without one)."""
+    res: dict[str, Any] = {"resourceType": "Patient", "id": "p1"}
+    if pt is None:
+        return res
+    if pt.member_id:
+        res["identifier"] = [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MB"}]},
+                              "value": pt.member_id}]
+    res["name"] = [_human_name(pt.name)]
+    res["gender"] = {"F": "female", "M": "male"}.get(pt.sex, "unknown")
+    res["birthDate"] = pt.birth_date.isoformat()
+    if pt.address is not None:
+        a = pt.address
+        zip_ = a.postal_code if len(a.postal_code) == 5 else f"{a.postal_code[:5]}-{a.postal_code[5:]}"
+        res["address"] = [{"use": "home", "line": list(a.lines), "city": a.city, "state": a.state, "postalCode": zip_}]
+    return res
 
 
 def _coverage(out: _Entries, payer: Any) -> None:
@@ -107,6 +148,8 @@ def _drug_ext(d: Any) -> list[dict]:
             out.append({"url": EXT + name, "valueString": v})
     if d.discarded is not None:
         out.append({"url": EXT + "discarded", "valueString": d.discarded.model_dump_json()})
+    if d.acquired_340b is not None:
+        out.append({"url": EXT + "acquired_340b", "valueBoolean": d.acquired_340b})
     return out
 
 

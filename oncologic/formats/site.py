@@ -11,6 +11,8 @@ small model::
 
     time_zone = "America/New_York"      # IANA name: the clinic's local time
     formulary = "formulary.csv"         # relative to this file
+    charges = "charges.csv"             # charge master: code,charge (per billing unit)
+    fee_schedule = "fees.csv"           # the site's Physician Fee Schedule amounts: code,allowed
 
     [payers]                            # payer name or identifier -> contract payer type
     "Acme Medicare Advantage" = { type = "medicare_advantage", plan = "Acme Gold" }
@@ -39,6 +41,10 @@ SYSTEMS = {
     "ndc": "http://hl7.org/fhir/sid/ndc",
     "local": "local",
 }
+
+
+ProviderType = Literal["critical_access", "rural_sole_community", "childrens", "pps_exempt_cancer",
+                       "other"]
 
 
 class SiteSection(BaseModel):
@@ -70,13 +76,21 @@ class FormularyRow(SiteSection):
 class Site(SiteSection):
     time_zone: Optional[str] = None
     formulary: Optional[str] = None
+    charges: Optional[str] = None  # charge master CSV "code,charge" (per billing unit)
+    fee_schedule: Optional[str] = None  # the site's Physician Fee Schedule amounts, CSV "code,allowed"
     payers: dict[str, PayerEntry] = Field(default_factory=dict)
     locations: dict[str, Setting] = Field(default_factory=dict)
+    # 340B (encodings/drugs/b340.lp): every drug of the site bought at the 340B price unless the
+    # record says otherwise (drugs[].acquired_340b), and the hospital type that decides TB or JG
+    acquired_340b: Optional[bool] = None
+    provider_type: Optional[ProviderType] = None
 
     _root: Path = PrivateAttr(default_factory=Path)
     _source: str = PrivateAttr(default="")
     _formulary: dict[tuple[str, str], FormularyRow] = PrivateAttr(default_factory=dict)
     _by_ndc: dict[str, FormularyRow] = PrivateAttr(default_factory=dict)
+    _charges: dict[str, "PriceRow"] = PrivateAttr(default_factory=dict)
+    _fees: dict[str, "PriceRow"] = PrivateAttr(default_factory=dict)
 
     @field_validator("payers", mode="before")
     @classmethod
@@ -136,6 +150,83 @@ class Site(SiteSection):
     @property
     def has_formulary(self) -> bool:
         return bool(self._formulary)
+
+    @property
+    def charge_rows(self) -> dict[str, "PriceRow"]:
+        """The charge master: HCPCS/CPT code -> its row (per-unit charge)."""
+        return self._charges
+
+    @property
+    def fee_rows(self) -> dict[str, "PriceRow"]:
+        """The site-supplied fee schedule: code -> its row (allowed amount per unit)."""
+        return self._fees
+
+    @property
+    def has_charges(self) -> bool:
+        return self.charges is not None
+
+    @property
+    def has_fee_schedule(self) -> bool:
+        return self.fee_schedule is not None
+
+
+class PriceRow(SiteSection):
+    """One row of a charge master or fee schedule CSV: a code and an amount per billing unit."""
+
+    code: str
+    amount: Decimal
+    row: int
+
+    @property
+    def mills(self) -> int:
+        return int(self.amount * 1000)
+
+
+def read_prices(path: Path, source: str, key: str, column: str) -> dict[str, PriceRow]:
+    """The rows of a ``code,<column>`` CSV (charges or fee schedule) keyed by code; errors name
+    the file, row and column. An amount is dollars with at most 3 decimals, not negative."""
+    from ..load import InputError
+    from ..model import _HCPCS_RE
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise InputError([(key, f"cannot read {path}: {exc.strerror}")], source) from None
+    reader = csv.reader(text.splitlines())
+    header = tuple(h.strip() for h in next(reader, ()))
+    if header != ("code", column):
+        raise InputError([(key, f"{path.name}: the header must be code,{column} (got {','.join(header)})")], source)
+    rows: dict[str, PriceRow] = {}
+    problems: list[tuple[str, str]] = []
+    for n, cells in enumerate(reader, start=2):
+        if not any(c.strip() for c in cells):
+            continue
+        where = f"{key} {path.name} row {n}"
+        if len(cells) != 2:
+            problems.append((where, f"{len(cells)} columns, 2 expected"))
+            continue
+        code, raw = cells[0].strip().upper(), cells[1].strip().replace("$", "").replace(",", "")
+        if not _HCPCS_RE.fullmatch(code):
+            problems.append((f"{where}.code", f"{cells[0].strip()!r} is not a CPT/HCPCS code"))
+            continue
+        try:
+            amount = Decimal(raw)
+        except InvalidOperation:
+            problems.append((f"{where}.{column}", f"{cells[1].strip()!r} is not an amount in dollars"))
+            continue
+        if not amount.is_finite() or amount < 0 or amount.as_tuple().exponent < -3:  # type: ignore[operator]
+            problems.append((f"{where}.{column}", f"{cells[1].strip()!r}: dollars, not negative, at most 3 decimals"))
+            continue
+        if amount * 1000 > 2**31 - 1:
+            problems.append((f"{where}.{column}", f"{cells[1].strip()!r} is too large"))
+            continue
+        if code in rows:
+            problems.append((where, f"{code} is listed twice (rows {rows[code].row} and {n})"))
+            continue
+        rows[code] = PriceRow(code=code, amount=amount, row=n)
+    if problems:
+        raise InputError(problems, source)
+    return rows
 
 
 def _problems(err: ValidationError) -> list[tuple[str, str]]:
@@ -236,6 +327,10 @@ def parse_site(data: Any, root: Path = Path("."), source: str = "") -> Site:
         for row in site._formulary.values():
             if row.ndc:
                 site._by_ndc.setdefault(row.ndc, row)
+    if site.charges:
+        site._charges = read_prices(root / site.charges, source, "charges", "charge")
+    if site.fee_schedule:
+        site._fees = read_prices(root / site.fee_schedule, source, "fee_schedule", "allowed")
     return site
 
 

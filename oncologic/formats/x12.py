@@ -31,7 +31,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Optional
 
-from ..model import Claim, Encounter
+from ..model import Claim, Encounter, npi_valid
 
 ELEMENT = "*"
 COMPONENT = ":"
@@ -88,11 +88,18 @@ class X12Config:
     billing_city: str = "ANYTOWN"
     billing_state: str = "MD"
     billing_zip: str = "212010000"
-    attending_last: str = "ATTENDING"
-    attending_first: str = "PHYSICIAN"
-    attending_npi: str = "1234567893"
+    counter_file: Optional[str] = None  # a file holding the last control number used (ISA13/GS06)
+    attending_last: Optional[str] = None  # 837I 2310A when the encounter names no attending provider
+    attending_first: Optional[str] = None
+    attending_npi: Optional[str] = None
+    rendering_last: Optional[str] = None  # 837P 2310B when the encounter names no rendering provider
+    rendering_first: Optional[str] = None
+    rendering_npi: Optional[str] = None
+    admission_type: str = "3"  # CL101 (UB-04 FL14): 3 elective, a scheduled visit
+    patient_status: str = "01"  # CL103 (UB-04 FL17): 01 discharged to home
     payer_name: Optional[str] = None  # default: the encounter's payer name
     payer_id: str = "PAYERID"
+    # placeholders, written only with placeholders=True (--placeholders): a test interchange
     subscriber_last: str = "PATIENT"
     subscriber_first: str = "UNKNOWN"
     subscriber_dob: str = "19500101"
@@ -103,20 +110,50 @@ class X12Config:
     subscriber_zip: str = "212010000"
     charges: dict[str, Decimal] = field(default_factory=dict)  # per-unit charge by code; default 0
     revenue_codes: dict[str, str] = field(default_factory=dict)  # facility lines the engine maps to none
+    # a line that draws on several NDCs: "split" = one 2400 loop per NDC (each with its LIN/CTP and
+    # its share of the units; loop 2410 occurs once per 2400 in the 837P/837I TR3s), "note" = one
+    # 2400 with the first NDC and the others in the note (Palmetto JM, domain-rules 7.21)
+    ndc_multiple: str = "split"
 
+
+# the provider written with placeholders=True when neither the encounter nor the config names one
+PLACEHOLDER_PROVIDER = ("PHYSICIAN", "PLACEHOLDER", "1234567893")
 
 _SECTIONS = {
-    "interchange": {"sender_qualifier", "sender_id", "receiver_qualifier", "receiver_id", "usage", "control_number", "created"},
+    "interchange": {"sender_qualifier", "sender_id", "receiver_qualifier", "receiver_id", "usage", "control_number", "created",
+                    "counter_file"},
+    "rendering_provider": {"last_name": "rendering_last", "first_name": "rendering_first", "npi": "rendering_npi"},
+    "claim": {"admission_type": "admission_type", "patient_status": "patient_status"},
     "submitter": {"name": "submitter_name", "id": "submitter_id", "contact": "submitter_contact", "phone": "submitter_phone"},
     "receiver": {"name": "receiver_name"},
     "billing_provider": {"name": "billing_name", "npi": "billing_npi", "tax_id": "billing_tax_id", "address": "billing_address",
                          "city": "billing_city", "state": "billing_state", "zip": "billing_zip"},
     "attending": {"last_name": "attending_last", "first_name": "attending_first", "npi": "attending_npi"},
     "payer": {"name": "payer_name", "id": "payer_id"},
+    "lines": {"ndc_multiple": "ndc_multiple"},
     "subscriber": {"last_name": "subscriber_last", "first_name": "subscriber_first", "birth_date": "subscriber_dob",
                    "sex": "subscriber_sex", "address": "subscriber_address", "city": "subscriber_city",
                    "state": "subscriber_state", "zip": "subscriber_zip"},
 }
+
+
+def _service_lines(lines, charges, cfg: "X12Config"):
+    """(line, charge) per 2400 loop: a claim line that draws on several NDCs (Line.ndc_items) is one
+    loop per NDC with a share of the units, so that each NDC has its own LIN/CTP; an NDC whose share
+    is 0 units stays in the note of the line's first loop."""
+    for ln, charge in zip(lines, charges):
+        items = [it for it in (ln.ndc_items or []) if it.units > 0]
+        if cfg.ndc_multiple != "split" or len(items) < 2:
+            yield ln, charge
+            continue
+        per_unit = charge / ln.units if ln.units else Decimal(0)
+        note = ln.note
+        for it in items:
+            if note:
+                note = note.replace(f"also NDC {it.ndc}", "").replace("  ", " ").strip(" ;") or None
+        for it in items:
+            yield ln.model_copy(update={"units": it.units, "ndc": it.ndc, "ndc_quantity": it.quantity,
+                                        "note": note}), per_unit * it.units
 
 
 def load_config(path: Optional[str | Path]) -> X12Config:
@@ -177,15 +214,61 @@ def load_config(path: Optional[str | Path]) -> X12Config:
                     raise X12Error(f"{where}.{key}: an integer from 1 to 999999999")
             elif attr == "usage" and v not in ("T", "P"):
                 raise X12Error(f"{where}.{key}: T (test) or P (production)")
+            elif attr == "ndc_multiple" and v not in ("split", "note"):
+                raise X12Error(f"{where}.{key}: split (one 2400 loop per NDC) or note (first NDC, others in the note)")
             elif v is not None and not isinstance(v, (str, int)):
                 raise X12Error(f"{where}.{key}: a string")
             setattr(cfg, attr, v if attr == "control_number" or v is None else str(v))
-    if cfg.created is not None:
+    if cfg.created is not None and cfg.created != "now":
         try:
             dt.datetime.fromisoformat(cfg.created)
         except ValueError:
-            raise X12Error(f"{p}: interchange.created: an ISO datetime such as 2026-03-05T10:15") from None
+            raise X12Error(f"{p}: interchange.created: an ISO datetime such as 2026-03-05T10:15, or \"now\"") from None
+    for section, attr in (("attending", "attending_npi"), ("rendering_provider", "rendering_npi")):
+        value = getattr(cfg, attr)
+        if value is not None and not npi_valid(value):
+            raise X12Error(f"{p}: {section}.npi: {value!r} is not an NPI (10 digits with a valid check digit)")
+    if not re.fullmatch(r"[1-59]", cfg.admission_type):
+        raise X12Error(f"{p}: claim.admission_type: a UB-04 priority (type) of visit code: 1 emergency, 2 urgent, 3 elective, "
+                       "4 newborn, 5 trauma, 9 information not available")
+    if not re.fullmatch(r"[0-9]{2}", cfg.patient_status):
+        raise X12Error(f"{p}: claim.patient_status: a two-digit UB-04 patient discharge status code (01: home)")
+    if cfg.counter_file is not None and not Path(cfg.counter_file).is_absolute():
+        cfg.counter_file = str(p.parent / cfg.counter_file)  # relative to the config file
     return cfg
+
+
+# ---------------------------------------------------------------------------------------------
+# control numbers
+
+
+def next_control_number(counter_file: str | Path, start: int = 1) -> int:
+    """The next interchange control number from a counter file (which holds the last number
+    used), written back before returning, under an exclusive lock so that two writers never get
+    the same number. A missing or empty file starts at ``start``; after 999999999 it wraps to 1."""
+    import fcntl
+    import os
+
+    path = Path(counter_file)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise X12Error(f"{path}: cannot open the control-number counter file: {exc.strerror}") from None
+    with os.fdopen(fd, "r+", encoding="ascii") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        text = fh.read().strip()
+        if text == "":
+            number = start
+        elif text.isdigit() and 0 < int(text) < 10**9:
+            number = int(text) + 1 if int(text) < 10**9 - 1 else 1
+        else:
+            raise X12Error(f"{path}: the control-number counter file holds {text[:20]!r}, not a number from 1 to 999999999")
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{number}\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return number
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,20 +350,220 @@ class _Writer:
         self.segments.append(ELEMENT.join(parts))
 
 
-def to_837(claim: Claim, enc: Encounter, cfg: Optional[X12Config] = None, kind: Optional[str] = None) -> str:
+def line_charges(claim: Claim, cfg: X12Config, zero_charges: bool = False) -> list[Decimal]:
+    """The charge of each line (SV102/SV203): the line's own ``charge`` (the site's charge master,
+    computed with the claim), else the config's per-unit ``[charges]`` x units. A line with
+    neither is an error unless ``zero_charges`` (then 0.00): an 837 never bills $0.00 silently."""
+    out: list[Decimal] = []
+    missing: list[str] = []
+    for ln in claim.lines:
+        own = getattr(ln, "charge", None)
+        if own is not None:
+            try:
+                out.append(Decimal(str(own)))
+            except Exception:  # noqa: BLE001
+                raise X12Error(f"lines[{ln.line - 1}].charge: {own!r} is not an amount") from None
+        elif ln.code in cfg.charges:
+            out.append(cfg.charges[ln.code] * ln.units)
+        else:
+            missing.append(f"line {ln.line} ({ln.code})")
+            out.append(Decimal(0))
+    if missing and not zero_charges:
+        raise X12Error(
+            f"no charge for {', '.join(missing)}: the 837 would bill $0.00. Give the site's charge master (`charges` in the "
+            "site file, docs/site.md) or per-unit amounts under [charges] in the X12 config, or pass --zero-charges to "
+            "write 0.00 on purpose (a test interchange)"
+        )
+    return out
+
+
+@dataclass
+class _Person:
+    last: str
+    first: str = ""
+    middle: str = ""
+    suffix: str = ""
+
+
+def _patient(enc: Encounter, cfg: X12Config, placeholders: bool) -> dict[str, Any]:
+    """The 2010BA values: from the encounter's ``patient`` block; the config's [subscriber]
+    placeholders only with ``placeholders``; otherwise an error naming what is missing."""
+    pt = getattr(enc, "patient", None)
+    # the payer's member id first (a Medicare Advantage plan's id, not the patient's MBI), else the patient's
+    member = (enc.payer.member_id if enc.payer and enc.payer.member_id else None) or (pt.member_id if pt is not None else None)
+    missing: list[str] = []
+    if pt is None:
+        missing.append("patient (name, birth_date, sex, address)")
+    elif pt.address is None:
+        missing.append("patient.address")
+    if not member:
+        missing.append("payer.member_id or patient.member_id")
+    if missing and not placeholders:
+        raise X12Error(
+            f"the 837 needs the patient's demographics; missing: {'; '.join(missing)}. Give them in the encounter's "
+            "`patient` block (from FHIR: the Patient resource and Coverage.subscriberId), or pass --placeholders to write "
+            "the config's [subscriber] placeholders (a test interchange, never a submission)"
+        )
+    out: dict[str, Any] = {
+        "name": _Person(cfg.subscriber_last, cfg.subscriber_first), "dob": cfg.subscriber_dob, "sex": cfg.subscriber_sex,
+        "lines": [cfg.subscriber_address], "city": cfg.subscriber_city, "state": cfg.subscriber_state, "zip": cfg.subscriber_zip,
+        "member": member or "UNKNOWN",
+    }
+    if pt is not None:
+        out["name"] = _Person(pt.name.last, pt.name.first or "", pt.name.middle or "", pt.name.suffix or "")
+        out["dob"] = pt.birth_date.strftime("%Y%m%d")
+        out["sex"] = pt.sex
+        if pt.address is not None:
+            out.update(lines=list(pt.address.lines), city=pt.address.city, state=pt.address.state, zip=pt.address.postal_code)
+    return out
+
+
+def _provider(enc: Encounter, cfg: X12Config, kind: str, placeholders: bool) -> tuple[_Person, str]:
+    """The rendering (837P 2310B) or attending (837I 2310A) provider: the encounter's
+    ``rendering_provider``/``attending_provider``, else the config's, else an error (placeholder
+    only with ``placeholders``)."""
+    order = ("rendering_provider", "attending_provider") if kind == "P" else ("attending_provider", "rendering_provider")
+    for name in order:
+        prov = getattr(enc, name, None)
+        if prov is not None:
+            return _Person(prov.name.last, prov.name.first or "", prov.name.middle or "", prov.name.suffix or ""), prov.npi
+    prefix = "rendering" if kind == "P" else "attending"  # the config's section of that role only
+    npi, last = getattr(cfg, f"{prefix}_npi"), getattr(cfg, f"{prefix}_last")
+    if npi and last:
+        return _Person(last, getattr(cfg, f"{prefix}_first") or ""), npi
+    if placeholders:
+        return _Person(PLACEHOLDER_PROVIDER[0], PLACEHOLDER_PROVIDER[1]), PLACEHOLDER_PROVIDER[2]
+    role, field_name, section = (("rendering", "rendering_provider", "[rendering_provider]") if kind == "P"
+                                 else ("attending", "attending_provider", "[attending]"))
+    raise X12Error(
+        f"the 837{kind} needs the {role} provider (NPI and name): give the encounter's `{field_name}` "
+        f"({{npi, name: {{last, first}}}}) or {section} last_name, first_name and npi in the X12 config, "
+        "or pass --placeholders (a test interchange)"
+    )
+
+
+# NOC description values: a label that takes the next value with it, and units that follow a number
+_NOTE_LABELS = {"NDC", "DISCARDED", "MANUFACTURER", "ALSO"}
+_NOTE_UNITS = {"MG", "MCG", "G", "UNITS", "UNIT", "ML", "MCI", "UCI", "IU", "MEQ", "MMOL"}
+
+
+def note_values(note: str) -> list[str]:
+    """A line note as the values it is made of, so that it can be split without cutting one:
+    the drug name, ``NDC <11 digits>``, ``<amount> <unit>``, ``discarded <amount> <unit>``,
+    ``manufacturer <name>``; notes joined by ``;`` stay separate values."""
+    values: list[str] = []
+    for part in [p.strip() for p in note.split(";") if p.strip()]:
+        tokens = part.split()
+        i = 0
+        cur: list[str] = []
+        while i < len(tokens):
+            t, up = tokens[i], tokens[i].upper()
+            is_num = bool(re.fullmatch(r"[0-9]+(?:\.[0-9]+)?", t))
+            if up in _NOTE_LABELS or is_num:
+                if cur:
+                    values.append(" ".join(cur))
+                    cur = []
+                group = [t]
+                i += 1
+                if up == "ALSO" and i < len(tokens) and tokens[i].upper() == "NDC":
+                    group.append(tokens[i])
+                    i += 1
+                if up == "MANUFACTURER":  # the name runs to the next label
+                    while i < len(tokens) and tokens[i].upper() not in _NOTE_LABELS:
+                        group.append(tokens[i])
+                        i += 1
+                elif not is_num and i < len(tokens):  # NDC / discarded / also NDC: the value that follows
+                    group.append(tokens[i])
+                    i += 1
+                    if re.fullmatch(r"[0-9]+(?:\.[0-9]+)?", group[-1]) and i < len(tokens) and tokens[i].upper() in _NOTE_UNITS:
+                        group.append(tokens[i])
+                        i += 1
+                elif is_num and i < len(tokens) and tokens[i].upper() in _NOTE_UNITS:
+                    group.append(tokens[i])
+                    i += 1
+                values.append(" ".join(group))
+            else:
+                cur.append(t)
+                i += 1
+        if cur:
+            values.append(" ".join(cur))
+    return values
+
+
+def split_note(note: str, first: int = 80) -> tuple[str, str]:
+    """The note cut between values: as many whole values as fit in ``first`` characters (SV101-7 /
+    SV202-7), and the rest (an NTE). A value is never cut."""
+    head: list[str] = []
+    rest: list[str] = []
+    for value in (clean(v, 1000) for v in note_values(note)):
+        if not value:
+            continue
+        if not rest and len(" ".join([*head, value])) <= first:
+            head.append(value)
+        else:
+            rest.append(value)
+    return " ".join(head), " ".join(rest)
+
+
+def lab_value(value: Any) -> str:
+    """A hemoglobin/hematocrit result as Medicare asks for it (MM5699; Palmetto GBA "Reporting
+    HCT/HGB levels"): one decimal, further decimals dropped, no leading zeros (26.25 -> 26.2,
+    28 -> 28.0)."""
+    from decimal import ROUND_DOWN
+
+    d = Decimal(str(value)).quantize(Decimal("0.1"), rounding=ROUND_DOWN)
+    return format(d, "f")
+
+
+def line_test_result(line: Any) -> Optional[tuple[str, str]]:
+    """(MEA02 code, value) of the line's ``test_result`` (the ESA rules put the most recent
+    hemoglobin or hematocrit on the line: ``code`` R1 hemoglobin / R2 hematocrit, ``value``);
+    None without one. A result whose code is neither is an error, not a guess."""
+    tr = getattr(line, "test_result", None)
+    if tr is None:
+        return None
+    code = getattr(tr, "code", None)
+    if code is None:  # a result given by kind
+        code = {"hemoglobin": "R1", "hematocrit": "R2"}.get(str(getattr(tr, "kind", "")))
+    if code not in ("R1", "R2"):
+        raise X12Error(f"line {line.line} ({line.code}): test result code {code!r} is neither R1 (hemoglobin) nor R2 (hematocrit)")
+    try:
+        return code, lab_value(tr.value)
+    except Exception:  # noqa: BLE001
+        raise X12Error(f"line {line.line} ({line.code}): test result value {tr.value!r} is not a number") from None
+
+
+def _name_elements(p: _Person) -> list[str]:
+    return [clean(p.last, 60), clean(p.first, 35), clean(p.middle, 25), "", clean(p.suffix, 10)]
+
+
+def to_837(claim: Claim, enc: Encounter, cfg: Optional[X12Config] = None, kind: Optional[str] = None, *,
+           zero_charges: bool = False, placeholders: bool = False) -> str:
     """The claim as one 005010 837 interchange. ``kind`` is ``"P"`` (837P) or ``"I"`` (837I);
-    by default the encounter's setting decides (office -> P, facility -> I)."""
+    by default the encounter's setting decides (office -> P, facility -> I).
+
+    Refuses (X12Error) a line without a charge unless ``zero_charges``, and a claim without the
+    patient's demographics or the rendering/attending provider unless ``placeholders``."""
     cfg = cfg or X12Config()
     kind = kind or ("I" if claim.setting == "facility" else "P")
     if kind not in ("P", "I"):
         raise X12Error(f"unknown 837 kind {kind!r} (P or I)")
     version = "005010X222A1" if kind == "P" else "005010X223A2"
-    created = dt.datetime.fromisoformat(cfg.created) if cfg.created else dt.datetime.combine(enc.date_of_service, dt.time())
+    if cfg.created == "now":
+        created = dt.datetime.now().replace(second=0, microsecond=0)
+    else:
+        created = dt.datetime.fromisoformat(cfg.created) if cfg.created else dt.datetime.combine(enc.date_of_service, dt.time())
     ctl = cfg.control_number
     dxs = claim_diagnoses(claim, enc)
     if len(dxs) > 12:
         raise X12Error(f"the claim has {len(dxs)} diagnoses; an 837 carries at most 12 in one HI segment")
     revenue = {**revenue_map(claim), **cfg.revenue_codes}
+    charges = line_charges(claim, cfg, zero_charges)
+    # a line that draws on several NDCs is one 2400 loop per NDC (``_service_lines``)
+    service = list(_service_lines(claim.lines, charges, cfg))
+    out_lines, charges = [ln for ln, _c in service], [c for _ln, c in service]
+    patient = _patient(enc, cfg, placeholders)
+    provider, provider_npi = _provider(enc, cfg, kind, placeholders)
 
     w = _Writer()
     isa = [
@@ -305,21 +588,24 @@ def to_837(claim: Claim, enc: Encounter, cfg: Optional[X12Config] = None, kind: 
     w.seg("N4", clean(cfg.billing_city, 30), clean(cfg.billing_state, 2), clean(cfg.billing_zip, 15))
     w.seg("REF", "EI", clean(cfg.billing_tax_id, 9))
     # 2000B subscriber (the patient), 2010BA, 2010BB payer
-    payer_type = enc.payer.type if enc.payer else "commercial"
+    payer_type = enc.payer.type if enc.payer and enc.payer.type else "commercial"
     w.seg("HL", "2", "1", "22", "0")
     w.seg("SBR", "P", "18", "", "", "", "", "", "", _FILING[(kind, payer_type)])
-    member = clean(enc.payer.member_id, 80) if enc.payer and enc.payer.member_id else "UNKNOWN"
-    w.seg("NM1", "IL", "1", clean(cfg.subscriber_last, 60), clean(cfg.subscriber_first, 35), "", "", "", "MI", member)
-    w.seg("N3", clean(cfg.subscriber_address, 55))
-    w.seg("N4", clean(cfg.subscriber_city, 30), clean(cfg.subscriber_state, 2), clean(cfg.subscriber_zip, 15))
-    w.seg("DMG", "D8", clean(cfg.subscriber_dob, 8), clean(cfg.subscriber_sex, 1))
+    w.seg("NM1", "IL", "1", *_name_elements(patient["name"]), "MI", clean(patient["member"], 80))
+    lines_ = [clean(x, 55) for x in patient["lines"] if clean(x, 55)] or ["UNKNOWN"]
+    w.seg("N3", *lines_[:2])
+    w.seg("N4", clean(patient["city"], 30), clean(patient["state"], 2), re.sub(r"[^0-9A-Z]", "", clean(patient["zip"], 15)))
+    w.seg("DMG", "D8", clean(patient["dob"], 8), clean(patient["sex"], 1))
     payer_name = cfg.payer_name or (enc.payer.name if enc.payer and enc.payer.name else "PAYER")
     w.seg("NM1", "PR", "2", clean(payer_name, 60), "", "", "", "", "PI", clean(cfg.payer_id, 80))
 
     # 2300 claim
-    charges = [cfg.charges.get(ln.code, Decimal(0)) * ln.units for ln in claim.lines]
     total = sum(charges, Decimal(0))
     claim_id = clean(claim.encounter, 38) or "CLAIM"
+    notes: list[tuple[Any, str, str]] = []  # (line, SV1/SV2 description, the rest)
+    for ln in out_lines:
+        head, rest = split_note(ln.note, 80) if ln.note else ("", "")
+        notes.append((ln, head, rest))
     if kind == "P":
         w.seg("CLM", claim_id, _amount(total), "", "", COMPONENT.join(["11", "B", "1"]), "Y", "A", "Y", "Y")
     else:
@@ -327,10 +613,19 @@ def to_837(claim: Claim, enc: Encounter, cfg: Optional[X12Config] = None, kind: 
         day = enc.date_of_service.strftime("%Y%m%d")
         last = max([ln.date for ln in claim.lines], default=enc.date_of_service).strftime("%Y%m%d")
         w.seg("DTP", "434", "RD8", f"{day}-{last}")
-        w.seg("CL1", "", "", "01")  # CL1-03 patient status 01: discharged to home (outpatient visit)
+        # CL101 priority (type) of visit, CL103 patient status (UB-04 FL14, FL17)
+        w.seg("CL1", cfg.admission_type, "", cfg.patient_status)
     nct = trial_number(claim)
     if nct:
         w.seg("REF", "P4", nct)
+    if kind == "I":  # 837I has no line NTE: what does not fit in SV202-7 goes into the claim's billing note
+        rests = [f"LINE {ln.line} {rest}" for ln, _head, rest in notes if rest]
+        if rests:
+            text = " ".join(rests)
+            if len(text) > 80:
+                raise X12Error(f"the line descriptions do not fit: '{text}' is longer than the 80 characters of the "
+                               "837I billing note (NTE02), and a value is never cut")
+            w.seg("NTE", "ADD", text)
     hi = [COMPONENT.join(["ABK" if i == 0 else "ABF", _dx(code)]) for i, code in enumerate(dxs)]
     if kind == "P":
         w.seg("HI", *hi)
@@ -338,20 +633,32 @@ def to_837(claim: Claim, enc: Encounter, cfg: Optional[X12Config] = None, kind: 
         w.seg("HI", hi[0])
         if hi[1:]:
             w.seg("HI", *hi[1:])
+    if kind == "I":
+        # value codes 48 (hemoglobin) / 49 (hematocrit): the most recent result on an ESA line (MM5699)
+        values = []
+        for ln in claim.lines:
+            tr = line_test_result(ln)
+            if tr is not None:
+                vc = COMPONENT.join(["BE", "48" if tr[0] == "R1" else "49", "", "", tr[1]])
+                if vc not in values:
+                    values.append(vc)
+        if values:
+            w.seg("HI", *values[:12])
     ccs = condition_codes(claim)
     if ccs and kind == "I":
         w.seg("HI", *[COMPONENT.join(["BG", c]) for c in ccs[:12]])
-    if kind == "I":
-        w.seg("NM1", "71", "1", clean(cfg.attending_last, 60), clean(cfg.attending_first, 35), "", "", "", "XX", clean(cfg.attending_npi, 10))
+    if kind == "I":  # 2310A attending
+        w.seg("NM1", "71", "1", *_name_elements(provider), "XX", clean(provider_npi, 10))
+    else:  # 2310B rendering
+        w.seg("NM1", "82", "1", *_name_elements(provider), "XX", clean(provider_npi, 10))
 
     # 2400 service lines
-    for ln, charge in zip(claim.lines, charges):
-        w.seg("LX", ln.line)
+    for lx, ((ln, head, rest), charge) in enumerate(zip(notes, charges), start=1):
+        w.seg("LX", lx)
         proc = ["HC", ln.code, *[clean(m, 2) for m in ln.modifiers[:4]]]
-        note = clean(ln.note, 80) if ln.note else ""
+        if head:
+            proc += [""] * (6 - len(proc)) + [head]
         if kind == "P":
-            if note:
-                proc += [""] * (6 - len(proc)) + [note]
             pointers = [str(dxs.index(d) + 1) for d in ln.diagnoses if d in dxs][:4] or ["1"]
             w.seg("SV1", COMPONENT.join(proc), _amount(charge), "UN", ln.units, "", "", COMPONENT.join(pointers))
         else:
@@ -361,18 +668,27 @@ def to_837(claim: Claim, enc: Encounter, cfg: Optional[X12Config] = None, kind: 
                     f"line {ln.line} ({ln.code}): no revenue code. The engine maps only IV administration and drug lines "
                     f"(encodings/claim/revenue.lp); give this code one under revenue_codes in the config file"
                 )
-            if note:
-                proc += [""] * (6 - len(proc)) + [note]
             w.seg("SV2", rev, COMPONENT.join(proc), _amount(charge), "UN", ln.units)
         w.seg("DTP", "472", "D8", ln.date.strftime("%Y%m%d"))
-        if kind == "P" and note and len(clean(ln.note, 200)) > 80:  # 837I has no line NTE: SV202-7 only
-            w.seg("NTE", "ADD", clean(ln.note, 80))
+        tr = line_test_result(ln)
+        if kind == "P" and tr is not None:  # 2400 MEA test result: TR, R1 hemoglobin / R2 hematocrit
+            w.seg("MEA", "TR", tr[0], tr[1])
+        if kind == "P" and rest:
+            if len(rest) > 80:
+                raise X12Error(f"line {ln.line} ({ln.code}): the description does not fit in SV101-7 and the line note "
+                               f"(80 characters each) without cutting a value: '{rest}' is left over")
+            w.seg("NTE", "ADD", rest)
         if ln.ndc:
             w.seg("LIN", "", "N4", ln.ndc)
-            if ln.ndc_quantity is not None:
-                w.seg("CTP", "", "", "", _num(ln.ndc_quantity.value), ln.ndc_quantity.unit)
-            else:
+            if ln.ndc_quantity is None:
                 raise X12Error(f"line {ln.line} ({ln.code}): an NDC without a quantity cannot be reported in loop 2410")
+            qty = Decimal(str(ln.ndc_quantity.value))
+            if ln.ndc_quantity.unit == "UN" and qty != qty.to_integral_value():
+                raise X12Error(
+                    f"line {ln.line} ({ln.code}): NDC quantity {_num(qty)} UN is a fraction of an item; UN counts whole items "
+                    "(vials, syringes), a volume is reported in ML (the NDC quantity rules, docs/formats.md)"
+                )
+            w.seg("CTP", "", "", "", _num(qty), ln.ndc_quantity.unit)
     count = len(w.segments) - st_index + 1
     w.seg("SE", count, "0001")
     w.seg("GE", "1", ctl)

@@ -15,6 +15,8 @@ import zipfile
 from .core import NUM, OPEN_END, Rejected, Table, quarter_of, to_small
 
 _TAIL = re.compile(rf",\s*({NUM})\s*([A-Za-z]+)\s*$")
+# ", per millicurie", ", per 10 mg": a billing unit given after "per" (1 when no number is given)
+_PER = re.compile(rf",\s*per\s+(?:({NUM})\s*)?([A-Za-z]+)\s*$", re.I)
 
 FIELDS = {
     "code": "Healthcare Common Procedure Coding System Code",
@@ -117,11 +119,13 @@ def read_hcpcs_txt(text: str, layout: str, name: str) -> Table:
 
 def _descriptor_unit(t: Table, code: str, text: str) -> None:
     """The billing unit of a long descriptor that clearly ends with ', <number> <unit>'
-    ("Injection, asparaginase (erwinaze), 1,000 iu"); anything else gives nothing."""
-    m = _TAIL.search(text)
+    ("Injection, asparaginase (erwinaze), 1,000 iu") or ', per [<number>] <unit>' ("Strontium
+    sr-89 chloride, therapeutic, per millicurie" = 1 millicurie); a word that is not a unit of the
+    unit table ("per diem", "per vial", "per treatment dose") gives nothing."""
+    m = _TAIL.search(text) or _PER.search(text)
     if not m:
         return
-    amount, dim, _why = to_small(m.group(1), m.group(2))
+    amount, dim, _why = to_small(m.group(1) or "1", m.group(2))
     if amount is not None:
         t.fact("hcpcs_unit_descriptor", t.version, code, amount, _const(dim))
 

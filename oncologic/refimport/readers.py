@@ -152,7 +152,7 @@ def read_crosswalk(rows, name: str, hdr: int, cols: dict) -> Table:
             raise Rejected(name, rows[hdr][0], f"crosswalk header has no {need!r} column (changed layout?)")
     t = Table("ndc", f"CMS ASP NDC-HCPCS crosswalk effective {start}..{end}: NDC -> HCPCS and drug amount per item",
               V, start, end)
-    t.declare("table/4", "ndc/5", "ndc_unparsed/5")
+    t.declare("table/4", "ndc/5", "ndc_unparsed/5", "ndc_pkg_size/3")
     t.fact("table", V, Const("ndc"), start, end)
     padded = 0
     for line, row in rows[hdr + 1:]:
@@ -167,6 +167,12 @@ def read_crosswalk(rows, name: str, hdr: int, cols: dict) -> Table:
             t.skip("row: product identifier is not a hyphenated 10/11-digit NDC (device catalogue numbers, GTIN/UPC)")
             continue
         padded += was_padded
+        # PKG SIZE: the size of one item of the package, a bare number (a volume in mL for
+        # solutions, 1 or a count otherwise: the column names no unit), kept in thousandths
+        size = cell(row, cols, "PKG SIZE") if "PKG SIZE" in cols else ""
+        size_milli = decimal_scaled(size, 3) if re.fullmatch(r"\d*\.?\d+", size or "") else None
+        if size_milli:
+            t.fact("ndc_pkg_size", V, n, size_milli)
         dosage, bu = cell(row, cols, "HCPCS dosage"), cell(row, cols, "BILLUNITS")
         amt, dim, why = parse_dosage(dosage)
         per_item = decimal_scaled(bu, 6) if re.fullmatch(r"\d*\.?\d+", bu or "") else None
@@ -267,9 +273,10 @@ def read_mue_list(records, name: str, opts: Options) -> Table:
 def in_ptp_scope(code: str) -> bool:
     """The codes an oncologic claim can carry (docs/reference-data.md, "PTP filter"): HCPCS Level II
     codes (a letter first), and the CPT families of infusion claims: 36xxx (vascular access and
-    blood draws), 90xxx (immune globulins, vaccines and their administration), 96xxx (drug
-    administration, chemotherapy) and 99xxx (evaluation and management)."""
-    return code[0].isalpha() or code[:2] in ("36", "90", "96", "99")
+    blood draws), 79xxx (radiopharmaceutical therapy, 79101), 90xxx (immune globulins, vaccines and
+    their administration), 96xxx (drug administration, chemotherapy) and 99xxx (evaluation and
+    management)."""
+    return code[0].isalpha() or code[:2] in ("36", "79", "90", "96", "99")
 
 
 def _ptp_table(start: int, setting: str, part: str, what: str) -> Table:

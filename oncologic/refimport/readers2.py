@@ -116,14 +116,16 @@ def _dotted(code: str) -> str:
 
 _SINGLE = re.compile(r"\bSINGLE[- ]DOSE\b", re.I)
 _MULTI = re.compile(r"\bMULTI(?:PLE)?[- ]DOSE\b", re.I)
+_VOLUME = re.compile(r"(\d*\.?\d+) mL in 1 ")
 
 
 def read_fda_package(rows, name: str, hdr: int, cols: dict) -> Table:
     """package.txt: single- or multiple-dose container per package NDC, where the package
     description says so ("1 VIAL, SINGLE-DOSE in 1 CARTON"); a description naming both (kits) or
-    neither gives nothing."""
+    neither gives nothing. The volume of the innermost item when the description gives it in mL
+    ("> 4 mL in 1 VIAL"): fda_volume/2, in microliters."""
     t = Table("fda", "FDA NDC Directory packages: single- or multiple-dose container per NDC", "", 0, 0, "package")
-    t.declare("fda_container/2")
+    t.declare("fda_container/2", "fda_volume/2")
     counts = {"single": 0, "multi": 0, "both": 0, "neither": 0}
     for line, row in rows[hdr + 1:]:
         if not any(c.strip() for c in row):
@@ -138,6 +140,12 @@ def read_fda_package(rows, name: str, hdr: int, cols: dict) -> Table:
         counts[kind] += 1
         if kind in ("single", "multi"):
             t.fact("fda_container", n, Const("single_dose" if kind == "single" else "multi_dose"))
+        # the innermost item ("... > 4 mL in 1 VIAL, SINGLE-USE"): a volume in mL, kept in microliters
+        vol = _VOLUME.match(text.split(">")[-1].strip())
+        ul = decimal_scaled(vol.group(1), 3) if vol else None
+        if ul:
+            t.fact("fda_volume", n, ul)
+            counts["volume"] = counts.get("volume", 0) + 1
     t.note("package descriptions: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return t
 

@@ -20,7 +20,7 @@ from .readers import Options
 from .sniff import read_any
 
 GENERATOR = "oncologic data import"
-_CODE_ARG = re.compile(r'^(?:hcpcs_unit|hcpcs_unit_unparsed|asp_limit|ndc|ndc_unparsed|hcpcs_category)\((?:"[^"]*",)?'
+_CODE_ARG = re.compile(r'^(?:hcpcs_unit|hcpcs_unit_unparsed|hcpcs_unit_descriptor|asp_limit|ndc|ndc_unparsed|hcpcs_category)\((?:"[^"]*",)?'
                        r'(?:"[0-9]{11}",)?"([A-Z0-9]{5})"', re.M)
 
 
