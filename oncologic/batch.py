@@ -14,7 +14,7 @@ Output, one line per input record, numbered from 1 in input order::
      "problems":[{"path":"administrations[0].route","message":"..."}]}}
 
 Error kinds: ``input`` (the InputError problems, with field paths), ``too_large`` (more
-administrations than ``max_administrations``, or past another limit of :mod:`oncologic.limits`), ``timeout`` (coding it alone took longer than
+administrations than ``max_administrations``, or past another limit of :mod:`oncologic.input_limits`), ``timeout`` (coding it alone took longer than
 ``time_limit`` seconds), ``engine`` (the engine failed on this encounter alone), ``crash`` (the
 worker process died while coding this encounter alone, e.g. past ``memory_limit_mb``).
 
@@ -71,7 +71,7 @@ class BatchOptions:
     workers: int = 0  # 0 = code in this process (no time limit); N >= 1 = N worker processes
     chunk_size: int = 250
     time_limit: float = 10.0  # seconds one encounter may take alone
-    max_administrations: Optional[int] = None  # None: ONCOLOGIC_MAX_ADMINISTRATIONS, else 1000 (oncologic/limits.py)
+    max_administrations: Optional[int] = None  # None: ONCOLOGIC_MAX_ADMINISTRATIONS, else 1000 (oncologic/input_limits.py)
     memory_limit_mb: int = 4096  # address-space limit of a worker process (0 = none)
     recycle_after: int = 50_000  # encounters per worker process before it is replaced
     recycle_rss_mb: int = 100  # resident size (after returning freed memory) past which a worker retires
@@ -190,7 +190,7 @@ def iter_records(source: str | Path) -> Iterator[Item]:
 def _bounded_lines(fh) -> Iterator[str]:
     """The lines of ``fh``; a line longer than the ``max_input_bytes`` limit is cut just past it
     (so the record gets its too_large error) and the rest of it is skipped unread into memory."""
-    from .limits import value
+    from .input_limits import value
 
     cap = value("max_input_bytes") + 1
     while True:
@@ -295,7 +295,7 @@ def _sample(text: str) -> str:
 
 
 def _limits_of(opts: "BatchOptions") -> Any:
-    from .limits import Limits
+    from .input_limits import Limits
 
     return Limits.current(max_administrations=opts.max_administrations)
 
@@ -352,6 +352,7 @@ def code_records(items: Sequence[Item], opts: BatchOptions) -> list[Out]:
             rules=opts.rules,
             policies=[opts.switches] * len(valid) if opts.switches else None,
             strict=opts.strict,
+            limits=None,  # the batch has its own deadlines and worker memory limit
         )
         for (pos, loaded, enc_id), claim in zip(valid, claims):
             head = {"record": items[pos][0], "encounter": claim.encounter}

@@ -21,7 +21,8 @@ A case file is a YAML list (or a mapping with ``cases:``) of cases::
         absent: ["96417"]              # codes on no line
         not_billed: [{subject: a1, candidate: "96415", rule: admin.hour_not_reached}]
         findings: [{code: STOP_TIME_MISSING, severity: error, subject: a1}]
-        no_findings: [PRIMARY_REASON_ASSUMED]
+        no_findings: [PRIMARY_REASON_ASSUMED, {code: PA_MISSING, subject: a1}]   # a code, or a
+                                       #   code limited to one subject
         rules: [admin.initial]         # rule ids that must fire (any tagged rule, also the
         not_rules: [admin.concurrent]  #   intermediate ones such as time.short_infusion_is_push)
         clean: true
@@ -31,10 +32,16 @@ A case file is a YAML list (or a mapping with ``cases:``) of cases::
                                        #   do not exist yet (rules being written)
       requires_switches: [no_jw_jz]    # optional: skip while no rule tests these switches yet
       skip: "reason"                   # optional: skip the case with this reason
+      allow_unknown_fields: true       # optional: the encounter may hold keys the contract does
+                                       #   not know (a warning, as for real input); else an error
 
 With a mapping, every key beside ``cases:`` is a default for each case (``policy``,
-``switches``, ``requires_rules``...); keys no case reads, such as a ``defs:`` block of YAML
-anchors, are ignored.
+``switches``, ``requires_rules``...), except ``defs:``, a block for YAML anchors. Every other
+key, anywhere (file, case, ``expect:``, an expected line, not_billed or finding entry, the
+encounter), must be a known one: a misspelled ``polcy:`` is an error, not a case silently run
+under Medicare. ``rules:``/``not_rules:`` ids must exist in the rules the case runs with.
+``policy:`` names a built-in profile or a policy package, a directory relative to the case file
+(``policy: ..`` in a package's own ``cases/`` folder).
 
 Only the keys given in an expected line are compared (``code`` is always compared). A key
 ending in ``_contains`` matches a substring, case-insensitive: ``text_contains`` the reason
@@ -63,6 +70,30 @@ LINE_KEYS = ("code", "units", "modifiers", "ndc", "date", "note", "diagnoses", "
 EXPECT_KEYS = frozenset(
     {"lines", "lines_filter", "include_lines", "absent", "not_billed", "findings", "no_findings", "rules", "not_rules", "clean"}
 )
+CASE_KEYS = frozenset(
+    {"name", "description", "policy", "switches", "rules_files", "encounter", "encounter_file", "expect", "error",
+     "requires_rules", "requires_switches", "skip", "lines_filter", "allow_unknown_fields", "site"}
+)
+FILE_KEYS = CASE_KEYS - {"name"} | {"cases", "defs"}
+# the keys an expected entry may name: a field of the claim JSON (read from the output models, so
+# a new field is accepted as soon as the claim has it), rule (= why.rule), or X_contains
+
+
+def _fields(model) -> frozenset[str]:
+    return frozenset((f.serialization_alias or f.alias or name) for name, f in model.model_fields.items()) - {"why"}
+
+
+def _entry_keys() -> dict[str, frozenset[str]]:
+    from .model import Finding, Line, NotBilled
+
+    lines = _fields(Line) | {"rule", "text_contains", "note_contains"}
+    return {
+        "lines": lines,
+        "include_lines": lines,
+        "not_billed": _fields(NotBilled) | {"rule", "text_contains"},
+        "findings": _fields(Finding) | {"rule", "text_contains", "message_contains"},
+        "no_findings": frozenset({"code", "severity", "subject"}),
+    }
 
 
 @dataclass
@@ -95,6 +126,7 @@ class Outcome:
     claim: Optional[Claim] = None
     skipped: Optional[str] = None
     fired: frozenset[str] = frozenset()
+    limit: Optional[str] = None  # the message of a time or memory limit the case's solve reached
 
     @property
     def ok(self) -> bool:
@@ -119,7 +151,11 @@ def load_cases(path: Path) -> list[Case]:
         raise CaseFileError(f"{path}: cannot read: {exc.strerror}") from None
     if isinstance(doc, dict) and "cases" in doc:
         items = doc["cases"]
-        defaults = {k: v for k, v in doc.items() if k != "cases"}
+        defaults = {k: v for k, v in doc.items() if k not in ("cases", "defs")}
+        unknown = sorted(set(doc) - FILE_KEYS, key=str)
+        if unknown:
+            raise CaseFileError(f"{path}: unknown key(s) {', '.join(map(str, unknown))} "
+                                f"(known: {', '.join(sorted(FILE_KEYS))})")
     else:
         items, defaults = doc, {}
     if not isinstance(items, list):
@@ -128,6 +164,10 @@ def load_cases(path: Path) -> list[Case]:
     for i, raw in enumerate(items):
         if not isinstance(raw, dict) or "name" not in raw:
             raise CaseFileError(f"{path}: case {i} needs a name")
+        unknown = sorted(set(raw) - CASE_KEYS, key=str)
+        if unknown:
+            raise CaseFileError(f"{path}: case {raw['name']!r}: unknown key(s) {', '.join(map(str, unknown))} "
+                                f"(known: {', '.join(sorted(CASE_KEYS))})")
         data = {**defaults, **raw}
         if "expect" not in data and "error" not in data:
             raise CaseFileError(f"{path}: case {data['name']!r} needs expect: or error:")
@@ -140,6 +180,18 @@ def load_cases(path: Path) -> list[Case]:
                 f"{path}: case {data['name']!r}: unknown expect key(s) {', '.join(unknown)} "
                 f"(known: {', '.join(sorted(EXPECT_KEYS))})"
             )
+        for key, allowed in _entry_keys().items():
+            entries = (expect or {}).get(key) or []
+            if not isinstance(entries, list):
+                raise CaseFileError(f"{path}: case {data['name']!r}: expect.{key} is a list")
+            for j, entry in enumerate(entries):
+                if isinstance(entry, dict):
+                    bad = sorted(set(entry) - allowed, key=str)
+                    if bad:
+                        raise CaseFileError(f"{path}: case {data['name']!r}: expect.{key}[{j}]: unknown key(s) "
+                                            f"{', '.join(map(str, bad))} (known: {', '.join(sorted(allowed))})")
+                elif key != "no_findings":
+                    raise CaseFileError(f"{path}: case {data['name']!r}: expect.{key}[{j}] is a mapping")
         rules = tuple(str((path.parent / r).resolve()) for r in data.get("rules_files", []) or [])
         switches = data.get("switches", []) or []
         if isinstance(switches, str):
@@ -150,12 +202,25 @@ def load_cases(path: Path) -> list[Case]:
                 path=path,
                 index=i,
                 data=data,
-                policy=data.get("policy", "medicare"),
+                policy=_policy_of(path, data.get("policy", "medicare")),
                 switches=tuple(str(s) for s in switches),
                 rules_files=rules,
             )
         )
     return out
+
+
+def _policy_of(path: Path, value: Any) -> Optional[str]:
+    """A case's policy: a built-in profile name as given, or a policy package (a directory,
+    relative to the case file) as an absolute path."""
+    if value is None:
+        return None
+    from . import refdata
+
+    text = str(value)
+    if refdata.is_policy_package(text):
+        return str((path.parent / text).resolve())
+    return text
 
 
 def _case_site(case: Case) -> Any:
@@ -300,7 +365,8 @@ def line_diff(want: Sequence[dict], lines: Sequence[dict]) -> list[str]:
     return out
 
 
-def check(case: Case, claim: Claim, fired: Optional[Iterable[str]] = None) -> list[str]:
+def check(case: Case, claim: Claim, fired: Optional[Iterable[str]] = None,
+          known_ids: Optional[frozenset[str]] = None) -> list[str]:
     """Compare a claim with the case's expectations; return readable failures.
 
     ``fired`` is every rule id that fired for the encounter (intermediate rules included);
@@ -336,12 +402,20 @@ def check(case: Case, claim: Claim, fired: Optional[Iterable[str]] = None) -> li
     for w in exp.get("findings", []) or []:
         if not any(_match(w, f) for f in doc["findings"]):
             fails.append(f"missing finding {_fmt_want(w)}; got: " + (", ".join(f"{f['code']}/{f['severity']}/{f['subject']}" for f in doc["findings"]) or "none"))
-    for code in exp.get("no_findings", []) or []:
-        hits = [f for f in doc["findings"] if f["code"] == code]
+    for item in exp.get("no_findings", []) or []:
+        want = item if isinstance(item, dict) else {"code": item}
+        hits = [f for f in doc["findings"] if all(str(f.get(k)) == str(v) for k, v in want.items())]
         if hits:
-            fails.append(f"finding {code} must not be raised, got ({hits[0]['subject']}): {hits[0]['message']}")
+            label = want.get("code", "") + (f" for {want['subject']}" if "subject" in want else "")
+            fails.append(f"finding {label} must not be raised, got ({hits[0]['subject']}): {hits[0]['message']}")
     on_claim = {x["why"]["rule"] for x in lines + doc["not_billed"] + doc["findings"]}
     all_fired = set(fired) if fired is not None else on_claim
+    if known_ids is not None:
+        for key in ("rules", "not_rules"):
+            unknown = [r for r in exp.get(key, []) or [] if r not in known_ids]
+            if unknown:
+                fails.append(f"expect.{key}: unknown rule id(s) {', '.join(map(str, unknown))}: no rule of the files in "
+                             "play has it (oncologic rules lists them)")
     for rid in exp.get("rules", []) or []:
         if rid not in all_fired:
             fails.append(f"rule {rid} did not fire; fired: {', '.join(sorted(all_fired)) or 'none'}")
@@ -384,6 +458,7 @@ def solve_detailed(
     policy: Optional[str] = "medicare",
     rules: Sequence[str | Path] = (),
     switches: Optional[Sequence[Sequence[str]]] = None,
+    limits: Any = "default",
 ) -> list[Solved]:
     """Like :func:`oncologic.solver.code_encounters`, keeping the answers (for ``rules:`` checks
     and ``oncologic explain``)."""
@@ -391,7 +466,7 @@ def solve_detailed(
     from .render import build_claim
     from .solver import solve_batch
 
-    prog, answers, contexts = solve_batch(batch, policy, rules, switches)
+    prog, answers, contexts = solve_batch(batch, policy, rules, switches, limits=limits)
     out = []
     for ctx in contexts:
         ans = answers.get(ctx.number, engine.Answer())
@@ -402,7 +477,7 @@ def solve_detailed(
 _SWITCH = re.compile(r"\bpolicy\(\s*E\s*,\s*([a-z][a-z0-9_]*)\s*\)")
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=16)
 def _switches_in(files: tuple[str, ...]) -> frozenset[str]:
     out: set[str] = set()
     for name in files:
@@ -410,11 +485,15 @@ def _switches_in(files: tuple[str, ...]) -> frozenset[str]:
     return frozenset(out)
 
 
-def known_switches() -> frozenset[str]:
-    """Every policy switch a standard rule tests (``policy(E,name)``)."""
+def known_switches(policy: Optional[str] = None) -> frozenset[str]:
+    """Every policy switch a standard rule tests (``policy(E,name)``), plus those the rule files
+    of ``policy`` (a profile, or a policy package's own switches) test."""
     from . import refdata
 
-    return _switches_in(tuple(str(p) for p in refdata.rule_files()))
+    files = [str(p) for p in refdata.rule_files()]
+    if policy:
+        files += [str(p) for p in refdata.policy_files(policy)]
+    return _switches_in(tuple(files))
 
 
 @lru_cache(maxsize=1)
@@ -428,11 +507,11 @@ def known_rule_ids() -> frozenset[str]:
 # running
 
 
-def run_cases(cases: list[Case]) -> list[Outcome]:
-    """Run cases, batching those that share a profile and rule files into one solve."""
+def run_cases(cases: list[Case], limits: Any = "default") -> list[Outcome]:
+    """Run cases, batching those that share a profile and rule files into one solve (each solve
+    under ``limits``: oncologic.limits; a group past one gets Outcome.limit)."""
     outcomes: dict[int, Outcome] = {}
     groups: dict[tuple, list[tuple[int, Case, Loaded]]] = {}
-    switches_known = None
     for n, case in enumerate(cases):
         out = Outcome(case)
         outcomes[n] = out
@@ -449,14 +528,19 @@ def run_cases(cases: list[Case]) -> list[Outcome]:
         later = case.data.get("requires_switches") or []
         if isinstance(later, str):
             later = [later]
+        switches_known: frozenset[str] = frozenset()
+        if later or case.switches:
+            try:
+                switches_known = known_switches(case.policy)
+            except ValueError as exc:
+                out.failures.append(str(exc))
+                continue
         if later:
-            switches_known = switches_known or known_switches()
             absent = [s for s in later if s not in switches_known]
             if absent:
                 out.skipped = f"switch(es) not implemented by any rule yet: {', '.join(absent)}"
                 continue
         if case.switches:
-            switches_known = switches_known or known_switches()
             bad = [s for s in case.switches if s not in switches_known]
             if bad:
                 out.failures.append(
@@ -475,9 +559,13 @@ def run_cases(cases: list[Case]) -> list[Outcome]:
         except CaseFileError as exc:
             out.failures.append(str(exc))
             continue
+        unknown = [w for w in loaded.warnings if w.endswith("unknown field ignored")]
+        if unknown and not case.data.get("allow_unknown_fields"):
+            out.failures.append("encounter: " + "; ".join(w.replace("unknown field ignored", "unknown key") for w in unknown))
+            continue
         groups.setdefault(case.group, []).append((n, case, loaded))
     for (policy, rules), members in groups.items():
-        results = _solve_group(policy, rules, members, outcomes)
+        results = _solve_group(policy, rules, members, outcomes, limits)
         if results is None:
             continue
         for (n, case, _), solved in zip(members, results):
@@ -492,19 +580,27 @@ def run_cases(cases: list[Case]) -> list[Outcome]:
                 continue
             out.claim = solved.claim
             out.fired = solved.fired
-            out.failures.extend(check(case, solved.claim, solved.fired))
+            ids = frozenset(r.tag.id for r in solved.program.rules)
+            out.failures.extend(check(case, solved.claim, solved.fired, ids))
     return [outcomes[n] for n in range(len(cases))]
 
 
-def _solve_group(policy, rules, members, outcomes):
+def _solve_group(policy, rules, members, outcomes, limits="default"):
     """Solve one group; on an input error while building facts, fall back to one by one so the
     error lands on the case that caused it."""
     from .engine import EncodingError, StrictModeError
+    from .limits import LimitExceeded
 
     try:
-        return solve_detailed([m[2] for m in members], policy=policy, rules=rules, switches=[m[1].switches for m in members])
+        return solve_detailed([m[2] for m in members], policy=policy, rules=rules,
+                              switches=[m[1].switches for m in members], limits=limits)
     except InputError:
         pass  # find the case that caused it, below
+    except LimitExceeded as exc:
+        for n, _case, _ in members:
+            outcomes[n].failures.append(f"the rules could not run: {exc}")
+            outcomes[n].limit = str(exc)
+        return None
     except (EncodingError, StrictModeError, ValueError, RuntimeError) as exc:
         for n, _case, _ in members:
             outcomes[n].failures.append(f"the rules could not run: {exc}")
@@ -512,7 +608,11 @@ def _solve_group(policy, rules, members, outcomes):
     out: list = []
     for n, case, loaded in members:
         try:
-            out.append(solve_detailed([loaded], policy=policy, rules=rules, switches=[case.switches])[0])
+            out.append(solve_detailed([loaded], policy=policy, rules=rules, switches=[case.switches], limits=limits)[0])
+        except (EncodingError, StrictModeError, LimitExceeded, RuntimeError) as exc:
+            out.append(f"the rules could not run: {exc}")
+            if isinstance(exc, LimitExceeded):
+                outcomes[n].limit = str(exc)
         except InputError as exc:
             want = case.data.get("error")
             if want is not None and str(want) in exc.render():
@@ -614,16 +714,21 @@ def coverage(outcomes: Sequence[Outcome]) -> Coverage:
     """The rule coverage of a case run (``oncologic test --coverage``)."""
     from . import engine, refdata
 
-    extra: list[Path] = [p for p in sorted(refdata.POLICIES.glob("*.lp"))]
+    extra: list[tuple[Path, ...]] = [(p,) for p in sorted(refdata.POLICIES.glob("*.lp"))]
     for o in outcomes:
-        extra += [Path(f) for f in o.case.rules_files]
+        extra += [(Path(f),) for f in o.case.rules_files]
+        if o.case.policy and refdata.is_policy_package(o.case.policy):
+            try:  # a policy package's files load together (they may read each other's predicates)
+                extra.append(tuple(refdata.policy_files(o.case.policy)))
+            except ValueError:
+                pass
     places: dict[str, list[str]] = {}
     for rule in engine.load_program().rules:
         places.setdefault(rule.tag.id, []).append(f"{rule.tag.file}:{rule.tag.line}")
     std = set(places)
-    for path in dict.fromkeys(extra):
+    for paths in dict.fromkeys(extra):
         try:
-            prog = engine.load_program([path])
+            prog = engine.load_program(list(paths))
         except Exception:  # noqa: BLE001 - a file that does not load is reported by the case run itself
             continue
         for rule in prog.rules:

@@ -114,7 +114,8 @@ class NamesOption(click.Option):
         return record[0], f"{record[1]} Valid: {names}."
 
 
-def policy_option(help_text: str = "Payer policy profile (encodings/policies/NAME.lp).", default: str | None = "medicare"):
+def policy_option(help_text: str = "Payer policy profile (encodings/policies/NAME.lp) or a policy package (a directory).",
+                  default: str | None = "medicare"):
     return click.option("--policy", default=default, show_default=default is not None, cls=NamesOption,
                         names=policy_names, help=help_text)
 
@@ -124,8 +125,13 @@ def switch_option(help_text: str = "Turn on one policy switch of docs/decisions.
 
 
 def check_policy(policy: str | None, option: str = "--policy") -> None:
-    """Exit 2 with a message when ``policy`` names no shipped profile (an empty name included)."""
+    """Exit 2 with a message when ``policy`` names no shipped profile (an empty name included)
+    and is not a policy package (a directory of rule files)."""
     if policy is None:
+        return
+    import os
+
+    if policy.strip() and os.path.isdir(policy):
         return
     known = policy_names()
     if policy not in known:
@@ -134,11 +140,18 @@ def check_policy(policy: str | None, option: str = "--policy") -> None:
         sys.exit(EXIT_BAD_INPUT)
 
 
-def check_switches(switches) -> None:
-    """Exit 2 with a message when a --switch names no policy switch."""
+def check_switches(switches, policy=None) -> None:
+    """Exit 2 with a message when a --switch names no policy switch: each must be tested by a
+    standard rule or by the policy package's own files."""
     if not switches:
         return
-    known = set(switch_names())
+    from .cases import known_switches
+
+    try:
+        known = set(known_switches(policy)) if policy else set(switch_names())
+    except ValueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
     unknown = sorted(set(switches) - known)
     if unknown:
         from .load import safe_text
@@ -151,6 +164,35 @@ def check_switches(switches) -> None:
 site_option = click.option(
     "--site", "site", type=click.Path(exists=True, dir_okay=False), default=None,
     help="Site configuration (TOML): time zone, formulary, payers, locations; see docs/site.md.")
+
+
+def limit_options(fn):
+    """--time-limit and --memory-limit of one solve (oncologic.limits; past one: exit status 3)."""
+    from .limits import DEFAULT_MEMORY_MB, DEFAULT_TIME_S
+
+    fn = click.option("--memory-limit", "memory_limit", type=click.FloatRange(0), default=None, metavar="MB",
+                      help=f"Memory the solve may use beyond the process's own, in MB (default {DEFAULT_MEMORY_MB}, "
+                           "or ONCOLOGIC_MEMORY_LIMIT; 0 = none). Past it: exit status 3.")(fn)
+    fn = click.option("--time-limit", "time_limit", type=click.FloatRange(0), default=None, metavar="SECONDS",
+                      help=f"Wall-clock seconds the solve may take (default {DEFAULT_TIME_S:g}, or ONCOLOGIC_TIME_LIMIT; "
+                           "0 = none). Past it: exit status 3.")(fn)
+    return fn
+
+
+def make_limits(time_limit, memory_limit):
+    """The Limits of --time-limit/--memory-limit (each None: the default)."""
+    from .limits import Limits, default_limits
+
+    base = default_limits()
+    return Limits(base.time_s if time_limit is None else time_limit,
+                  base.memory_mb if memory_limit is None else memory_limit)
+
+
+def fail_limit(exc) -> None:
+    from .limits import EXIT_LIMIT
+
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(EXIT_LIMIT)
 
 
 def load_input(file: str, source: str = "native", site_path=None):
@@ -208,18 +250,24 @@ def main() -> None:
 @click.option("--control-number", "control_number", type=click.IntRange(1, 999999999), default=None, help="x12: the interchange (ISA13) and group (GS06) control number (default: the config's, or its counter file).")
 @click.option("--counter-file", "counter_file", type=click.Path(dir_okay=False), default=None, help="x12: a file holding the last control number used; each 837 takes the next one.")
 @site_option
+@limit_options
 @_gc_paused
 def solve(file: str, as_json: bool, policy: str, rules: tuple[str, ...], switches: tuple[str, ...], source: str = "native", fmt=None, config=None, site=None,
-          zero_charges: bool = False, placeholders: bool = False, control_number=None, counter_file=None) -> None:
-    """Code one encounter (JSON or YAML; - for standard input)."""
+          zero_charges: bool = False, placeholders: bool = False, control_number=None, counter_file=None,
+          time_limit=None, memory_limit=None) -> None:
+    """Code one encounter (JSON or YAML; - for standard input).
+
+    Exit status: 0 the claim was coded, 2 bad input or a rule file broken, 3 the time or memory
+    limit was reached."""
     from .engine import EncodingError, StrictModeError
+    from .limits import LimitExceeded
     from .load import InputError, safe_text
     from .render import claim_json, claim_table
     from .solver import code_encounters
 
     fmt = check_output_flags(as_json, fmt, config)
     check_policy(policy)
-    check_switches(switches)
+    check_switches(switches, policy)
     try:
         loaded = load_input(file, source, site)
     except InputError as exc:
@@ -228,9 +276,13 @@ def solve(file: str, as_json: bool, policy: str, rules: tuple[str, ...], switche
     for warning in loaded.warnings:
         click.echo(f"warning: {safe_text(warning)}", err=True)
     try:
-        claim = code_encounters([loaded], policy=policy, rules=rules, policies=[switches])[0]
+        claim = code_encounters([loaded], policy=policy, rules=rules, policies=[switches],
+                                limits=make_limits(time_limit, memory_limit))[0]
     except InputError as exc:
         _fail_input(exc)
+        return
+    except LimitExceeded as exc:
+        fail_limit(exc)
         return
     except (EncodingError, StrictModeError, ValueError) as exc:
         # a rule file that does not parse or breaks strict mode is bad input too (--rules, --policy)

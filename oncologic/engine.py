@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,17 @@ class EncodingError(Exception):
 
 class StrictModeError(Exception):
     """clingo reported an undefined operation or atom while grounding (strict mode)."""
+
+
+class SecondModelError(EncodingError):
+    """The program has more than one answer set for a batch (a choice the checks did not catch)."""
+
+
+class UnsatisfiableError(EncodingError):
+    """The program has no answer set: integrity constraints fired (named, with file:line)."""
+
+
+ONE_ANSWER_MODELS = 2  # benchmarks/one_answer.py measures 1 against 2
 
 
 @dataclass(frozen=True)
@@ -122,6 +134,12 @@ def _parse_file(path: Path, display: str, rules: list[TaggedRule], statements: l
             return
         line = stm.location.begin.line
         head = stm.head
+        if _is_constraint(stm):
+            # a tagged integrity constraint: never in a model; its id and sentence name it when
+            # it fires (unsat_report). Listed by `oncologic rules` like any tagged rule.
+            used.add(line)
+            rules.append(TaggedRule(tag, tuple(_global_vars(stm)), _positive_body(stm)))
+            return
         if head.ast_type != ast.ASTType.Literal or head.atom.ast_type != ast.ASTType.SymbolicAtom:
             raise EncodingError(f"{display}:{line}: %@rule {tag.id} must tag a rule with one plain head atom")
         used.add(line)
@@ -156,6 +174,13 @@ def _parse_file(path: Path, display: str, rules: list[TaggedRule], statements: l
     if unused:
         line = min(unused)
         raise EncodingError(f"{display}:{line}: %@rule {tags[line].id} does not tag a rule")
+
+
+def _is_constraint(stm) -> bool:
+    """An integrity constraint ``:- Body.`` (its head is the constant false)."""
+    head = stm.head
+    return (head.ast_type == ast.ASTType.Literal and head.atom.ast_type == ast.ASTType.BooleanConstant
+            and not head.atom.value)
 
 
 _EFF_VAR = "OncEffectiveDos"
@@ -197,6 +222,18 @@ _BUILD_LOCK = threading.Lock()
 _LOCK = threading.Lock()
 
 
+def _fresh_locks_in_child() -> None:
+    """A child forked while another thread held a lock (oncologic.limits forks to solve under
+    limits) must not wait for a thread that does not exist in it."""
+    global _BUILD_LOCK, _LOCK
+    _BUILD_LOCK = threading.Lock()
+    _LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_locks_in_child)
+
+
 def load_program(extra: Sequence[Path] = ()) -> Program:
     """The instrumented standard rules plus profile/user files, parsed once per process."""
     files = [*refdata.rule_files(), *extra]
@@ -211,16 +248,14 @@ def load_program(extra: Sequence[Path] = ()) -> Program:
             statements: list[Any] = []
             rules: list[TaggedRule] = []
             standard = len(files) - len(extra)
-            known: Optional[set[tuple[str, int]]] = None
+            known: Optional[dict[tuple[str, int], str]] = None
+            added: set[tuple[str, int]] = set()  # predicates of the profile and user files read so far
             for i, path in enumerate(files):
-                try:
-                    display = str(path.relative_to(refdata.ROOT))
-                except ValueError:
-                    display = str(path)
+                display = display_path(path)
                 if i >= standard:  # profiles and user files: parse alone, then check the interface
                     if known is None:
-                        known = standard_signatures(statements)
-                    check_rule_file(path, display, known)
+                        known = standard_index(statements)
+                    added |= check_rule_file(path, display, known, added)
                 _parse_file(path, display, rules, statements)
             try:
                 check_effective([r.tag for r in rules])
@@ -381,19 +416,126 @@ def _defines(stm) -> list[tuple[str, int]]:
     return [s for s in (_signature(a) for a in heads) if s is not None]
 
 
+def display_path(path: Path | str) -> str:
+    """A rule file's name as messages show it: relative to the repository when inside it."""
+    try:
+        return str(Path(path).relative_to(refdata.ROOT))
+    except ValueError:
+        return str(path)
+
+
 def standard_signatures(statements: Sequence[Any]) -> set[tuple[str, int]]:
     """name/arity of every predicate the standard rules declare (#defined) or derive."""
-    out: set[tuple[str, int]] = set()
+    return set(standard_index(statements))
+
+
+def standard_index(statements: Sequence[Any]) -> dict[tuple[str, int], str]:
+    """name/arity -> file:line of the first statement of the standard rules that declares
+    (#defined) or derives it (a rule head: preferred over a declaration)."""
+    out: dict[tuple[str, int], str] = {}
     for stm in statements:
-        out.update(_defines(stm))
-    return out
+        sigs = _defines(stm)
+        if not sigs:
+            continue
+        loc = stm.location.begin if "location" in stm.keys() else None
+        where = f"{display_path(loc.filename)}:{loc.line}" if loc is not None else "the standard rules"
+        derived = stm.ast_type != ast.ASTType.Defined
+        for sig in sigs:
+            if sig not in out or (derived and out[sig].startswith("#defined ")):
+                out[sig] = where if derived else f"#defined {where}"
+    return {sig: w.removeprefix("#defined ") for sig, w in out.items()}
 
 
-def check_rule_file(path: Path, display: str, known: set[tuple[str, int]]) -> None:
-    """Reject a profile or user rule file that does not parse, or whose body refers to a predicate
-    that is not declared by encodings/interface.lp, not derived by a standard rule and not defined
-    in the file itself; also a head that reuses a known predicate name with another arity.
-    Raises :class:`EncodingError` naming file:line:column and the predicate."""
+_EXTENSION = None
+
+
+def extension_points() -> frozenset[tuple[str, int]]:
+    """The predicates encodings/interface.lp declares with ``%@extension name/arity``: the only
+    engine predicates a profile, policy package or user rule file may derive."""
+    global _EXTENSION
+    if _EXTENSION is None:
+        import re
+
+        text = (refdata.ENCODINGS / "interface.lp").read_text(encoding="utf-8")
+        _EXTENSION = frozenset(
+            (m.group(1), int(m.group(2)))
+            for m in re.finditer(r"^%@extension\s+([a-z_][A-Za-z0-9_']*)/(\d+)\s*$", text, re.M)
+        )
+    return _EXTENSION
+
+
+# outputs whose every derivation a coder reads: a user rule deriving them must carry %@rule/%@text
+TAGGED_OUTPUTS = frozenset({("finding", 4), ("payer_drop", 3)})
+
+
+def overrides(text: str, display: str, known: dict[tuple[str, int], str]) -> tuple[set[tuple[str, int]], list[str]]:
+    """The ``%@override name/arity`` pragmas of a rule file, and the problems with them."""
+    import re
+
+    out: set[tuple[str, int]] = set()
+    problems: list[str] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        m = re.match(r"^\s*%@override\b(.*)$", line)
+        if not m:
+            continue
+        items = m.group(1).split()
+        if not items:
+            problems.append(f"{display}:{lineno}: %@override needs name/arity (e.g. %@override dur/3)")
+        for item in items:
+            mm = re.fullmatch(r"([a-z_][A-Za-z0-9_']*)/(\d+)", item)
+            if not mm:
+                problems.append(f"{display}:{lineno}: %@override {item}: write name/arity (e.g. dur/3)")
+                continue
+            sig = (mm.group(1), int(mm.group(2)))
+            if sig not in known:
+                problems.append(f"{display}:{lineno}: %@override {item}: the standard rules have no predicate "
+                                f"{item} (nothing to override)")
+            elif sig in extension_points():
+                problems.append(f"{display}:{lineno}: %@override {item}: {item} is an extension point of "
+                                "encodings/interface.lp; derive it without %@override")
+            else:
+                out.add(sig)
+    return out, problems
+
+
+_ONE_ANSWER = {
+    "Aggregate": "a choice rule ({...})",
+    "HeadAggregate": "an aggregate in a rule head",
+    "Disjunction": "a disjunction or a conditional head (a;b or a:b)",
+}
+_REJECTED_STATEMENTS = {
+    "Minimize": ("#minimize/#maximize and weak constraints (:~) are not allowed: a claim is one answer, "
+                 "not an optimum"),
+    "ShowTerm": "#show of a term is not allowed: it would show atoms no rule derives",
+    "ProjectSignature": "#project is not allowed: a claim is one answer",
+    "ProjectAtom": "#project is not allowed: a claim is one answer",
+    "Heuristic": "#heuristic is not allowed: a claim is one answer",
+    "Script": "#script is not allowed in a rule file",
+    "External": "#external is not allowed: an external atom is a choice the program does not make",
+}
+
+
+def check_rule_file(path: Path, display: str, known: "dict[tuple[str, int], str] | set[tuple[str, int]]",
+                    shared: "set[tuple[str, int]] | frozenset[tuple[str, int]]" = frozenset()) -> set[tuple[str, int]]:
+    """Check a profile, policy-package or user rule file against the interface; return the
+    predicates it defines. Raises :class:`EncodingError` naming file:line:column and the
+    predicate when the file
+
+    * does not parse;
+    * derives an engine predicate that is not an extension point of encodings/interface.lp
+      (``%@extension``) without declaring ``%@override name/arity`` (namespaces);
+    * reuses an engine predicate's name with another arity;
+    * makes a choice: a choice rule, a disjunction or conditional head, an aggregate head,
+      #minimize/#maximize, a weak constraint, #external, #heuristic, #project (one answer);
+      or holds #show, #script or a #program part other than base;
+    * derives finding/4 or payer_drop/3 with an untagged rule (no sentence for the coder);
+    * reads a predicate in a body that nobody declares or derives.
+
+    ``known`` maps each standard predicate to where it is defined; ``shared`` are the
+    predicates of the profile and user files loaded before this one (files of one policy
+    package may share helpers)."""
+    if not isinstance(known, dict):
+        known = {sig: "the standard rules" for sig in known}
     stms: list[Any] = []
     messages: list[str] = []
     try:
@@ -401,35 +543,83 @@ def check_rule_file(path: Path, display: str, known: set[tuple[str, int]]) -> No
     except RuntimeError:
         detail = "; ".join(m.strip().replace(str(path), display) for m in messages) or "syntax error"
         raise EncodingError(detail if detail.startswith(display) else f"{display}: {detail}") from None
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        tagged = {t.line for t in parse_tags(Path(path), display)}
+    except TagError as exc:
+        raise EncodingError(str(exc)) from None
+    allowed, problems = overrides(text, display, known)
+    extensions = extension_points()
     own: set[tuple[str, int]] = set()
     for stm in stms:
         own.update(_defines(stm))
-    names = {name: arity for name, arity in known}
-    problems: list[str] = []
+    reported: set[tuple[str, int]] = set()
+    names: dict[str, list[int]] = {}
+    for name, arity in known:
+        names.setdefault(name, []).append(arity)
     for stm in stms:
+        kind = str(stm.ast_type).rsplit(".", 1)[-1]
+        loc0 = stm.location.begin if "location" in stm.keys() else None
+        here = f"{display}:{loc0.line}:{loc0.column}" if loc0 is not None else display
+        if kind in _REJECTED_STATEMENTS:
+            problems.append(f"{here}: {_REJECTED_STATEMENTS[kind]}")
+            continue
+        if kind == "ShowSignature":
+            # a view of the file's own predicates (oncologic report adds one) decides nothing;
+            # showing an engine predicate would put internal atoms into the answers
+            sig = (stm.name, stm.arity)
+            if sig in known or sig not in own:
+                problems.append(f"{here}: #show {stm.name}/{stm.arity}: a rule file may show only predicates it "
+                                "defines itself (encodings/interface.lp decides what of the engine is shown)")
+            continue
+        if kind == "Program" and stm.name != "base":
+            problems.append(f"{here}: #program {stm.name} is not allowed: only the base part is grounded")
+            continue
         if stm.ast_type != ast.ASTType.Rule:
             continue
+        head_kind = str(stm.head.ast_type).rsplit(".", 1)[-1]
+        if head_kind in _ONE_ANSWER:
+            problems.append(f"{here}: {_ONE_ANSWER[head_kind]} is not allowed in a rule file: "
+                            "the program must have exactly one answer (derive the atom with a plain rule)")
         heads: list = []
-        _atoms(stm.head, heads)
+        if head_kind not in _ONE_ANSWER:
+            _atoms(stm.head, heads)
         for atom in heads:
             sig = _signature(atom)
-            if sig and sig not in known and sig[0] in names and (sig[0], names[sig[0]]) in known:
-                arities = sorted(a for n, a in known if n == sig[0])
-                loc = _where(atom, stm)
-                problems.append(f"{display}:{loc.line}:{loc.column}: {sig[0]}/{sig[1]} has the wrong arity: "
+            if sig is None:
+                continue
+            loc = _where(atom, stm)
+            at = f"{display}:{loc.line}:{loc.column}"
+            if sig in TAGGED_OUTPUTS and stm.location.begin.line not in tagged:
+                problems.append(f"{at}: a rule deriving {sig[0]}/{sig[1]} needs %@rule and %@text above it "
+                                "(the coder reads its sentence)")
+            if sig in extensions or sig in allowed:
+                continue
+            if sig in known:
+                if sig in reported:
+                    continue
+                reported.add(sig)
+                problems.append(
+                    f"{at}: {sig[0]}/{sig[1]} is an engine-internal predicate ({known[sig]}): a rule file may "
+                    "derive only the extension points of encodings/interface.lp and predicates of its own; "
+                    f"rename yours, or put `%@override {sig[0]}/{sig[1]}` in the file to add to the engine's on purpose")
+            elif sig[0] in names:
+                arities = sorted(names[sig[0]])
+                problems.append(f"{at}: {sig[0]}/{sig[1]} has the wrong arity: "
                                 f"the interface has {', '.join(f'{sig[0]}/{a}' for a in arities)}")
         body: list = []
         for lit in stm.body:
             _atoms(lit, body)
         for atom in body:
             sig = _signature(atom)
-            if sig is None or sig in known or sig in own:
+            if sig is None or sig in known or sig in own or sig in shared:
                 continue
             loc = _where(atom, stm)
             problems.append(f"{display}:{loc.line}:{loc.column}: {sig[0]}/{sig[1]} is not declared in "
                             "encodings/interface.lp, not derived by any standard rule and not defined in this file")
     if problems:
         raise EncodingError("\n".join(dict.fromkeys(problems)))
+    return own
 
 
 # ------------------------------------------------------------------------------------------
@@ -579,7 +769,20 @@ def solve(facts: Sequence[Fact], extra: Sequence[Path] = (), strict: bool = True
     _add_facts(ctl, facts)
     if _RETAINED is not None:
         _RETAINED.append(ctl)
-    ctl.ground([("base", [])])
+    try:
+        ctl.ground([("base", [])])
+    except RuntimeError as exc:
+        # clingo's own errors (unsafe variables, ...): its messages, with the rule file's name
+        if getattr(prog, "from_cache", False):
+            _CACHE.pop(prog.files, None)
+            _NO_DISK_CACHE.append(True)
+            try:
+                return solve(facts, extra, strict)
+            finally:
+                _NO_DISK_CACHE.pop()
+        # the provenance copy of a rule (_why) repeats the message of the rule itself
+        detail = "; ".join(_displayed(m) for m in problems if f"{WHY}(" not in m) or str(exc)
+        raise EncodingError(detail) from None
     if strict and problems:
         if getattr(prog, "from_cache", False):
             # statements read from the on-disk cache have no file locations: say it from the sources
@@ -592,15 +795,95 @@ def solve(facts: Sequence[Fact], extra: Sequence[Path] = (), strict: bool = True
         raise StrictModeError("; ".join(problems))
     answers: dict[int, Answer] = {}
     models = 0
+    # one answer, checked: clingo is asked for two models (ONE_ANSWER_MODELS), and a second one
+    # is an error rather than an arbitrary pick. The program is stratified, so the first model is
+    # found by propagation alone and the search for a second fails at once (docs/performance.md).
+    ctl.configuration.solve.models = ONE_ANSWER_MODELS
     with ctl.solve(yield_=True) as handle:
         for model in handle:
             models += 1
             if models > 1:
-                raise RuntimeError("the encodings have more than one answer set; they must be stratified")
+                raise SecondModelError(
+                    "the rules have more than one answer for this batch (a choice somewhere: the claim would be "
+                    f"an arbitrary pick); rule files in play: {', '.join(_user_files(prog)) or 'the standard rules'}")
             _collect(model.symbols(shown=True), answers)
     if models == 0:
-        raise RuntimeError("the encodings have no answer set for this batch (a constraint fired)")
+        raise unsat_report(facts, extra, prog)
     return prog, answers
+
+
+def _displayed(message: str) -> str:
+    """A clingo message with the rule files' absolute paths shown as in other messages."""
+    root = str(refdata.ROOT.resolve()) + "/"
+    return " ".join(message.replace(root, "").replace(":-[#inc_base];", ":-").replace("[#inc_base];", "").split())
+
+
+def _user_files(prog: Program) -> list[str]:
+    """The profile, policy-package and user rule files of a program, as messages show them."""
+    standard = {str(p) for p in refdata.rule_files()}
+    return [display_path(f) for f in prog.files if f not in standard]
+
+
+VIOLATED = "_violated"
+
+
+def unsat_report(facts: Sequence[Fact], extra: Sequence[Path], prog: Program) -> UnsatisfiableError:
+    """Why a batch has no answer set: re-solve from the sources with every integrity constraint
+    ``:- Body.`` turned into an atom ``_violated(K,E) :- Body.`` (the program is then stratified and
+    has one model), and name the constraints whose atoms hold, with file:line, their rule id when
+    tagged, and the encounters. Runs only when a solve found no model."""
+    files = [*refdata.rule_files(), *extra]
+    constraints: list[tuple[str, int, Optional[RuleTag]]] = []
+    statements: list[Any] = []
+    for path in files:
+        display = display_path(path)
+        try:
+            tags = {t.line: t for t in parse_tags(Path(path), display)}
+        except TagError:
+            tags = {}
+
+        def on_stm(stm, display=display, tags=tags) -> None:
+            if stm.ast_type == _COMMENT:
+                return
+            if stm.ast_type == ast.ASTType.Rule and _is_constraint(stm):
+                loc = stm.location
+                line = loc.begin.line
+                number = len(constraints)
+                constraints.append((display, line, tags.get(line)))
+                enc = ast.Variable(loc, "E") if "E" in _global_vars(stm) else ast.SymbolicTerm(loc, clingo.Number(0))
+                head = ast.SymbolicAtom(ast.Function(loc, VIOLATED, [ast.SymbolicTerm(loc, clingo.Number(number)), enc], 0))
+                stm = ast.Rule(loc, ast.Literal(loc, ast.Sign.NoSign, head), stm.body)
+            statements.append(stm)
+
+        ast.parse_files([str(path)], on_stm)
+    users = _user_files(prog)
+    in_play = f"rule files in play: {', '.join(users) or 'the standard rules only'}"
+    ctl = clingo.Control(["--warn=none"])
+    with ast.ProgramBuilder(ctl) as builder:
+        for stm in statements:
+            builder.add(stm)
+    ctl.add("base", [], reference_text(facts, prog))
+    ctl.add("base", [], f"#show {VIOLATED}/2.")
+    _add_facts(ctl, facts)
+    ctl.ground([("base", [])])
+    fired: dict[int, set[int]] = {}
+    with ctl.solve(yield_=True) as handle:
+        for model in handle:
+            for sym in model.symbols(shown=True):
+                if sym.name == VIOLATED:
+                    fired.setdefault(sym.arguments[0].number, set()).add(sym.arguments[1].number)
+            break
+    if not fired:
+        return UnsatisfiableError("the rules have no answer for this batch, and no integrity constraint fired "
+                                  f"(a contradiction such as p and -p both derived?); {in_play}")
+    parts = []
+    for number in sorted(fired):
+        display, line, tag = constraints[number]
+        encs = sorted(e for e in fired[number] if e)
+        parts.append(f"{display}:{line}" + (f" [rule {tag.id}]" if tag else "")
+                     + (f" (encounter{'s' if len(encs) > 1 else ''} {', '.join(map(str, encs))} of the batch)" if encs else ""))
+    return UnsatisfiableError(f"the rules have no answer for this batch: integrity constraint{'s' if len(parts) > 1 else ''} "
+                              f"fired: {'; '.join(parts)}; {in_play}")
 
 
 # Performance (docs/performance.md): facts and answers cross the Python/clingo boundary one CFFI

@@ -209,6 +209,18 @@ def _source_facts(add, ctx: "Context", loaded: Loaded, e: int, a: int, d: int, i
         add(("dose_basis", (e, a, d, drug.dose_basis)))
 
 
+def _payer_plans(site: Any, name: str) -> list[str]:
+    """The plan names of the site configuration's [payers] entries for a payer name: the entry
+    of the name itself (exact, then ignoring case), or the name when it is an entry's plan (a
+    FHIR bundle's payer is named by its plan, oncologic.formats.fhir_parts)."""
+    if site is None or not getattr(site, "payers", None):
+        return []
+    entry = site.payer(name)
+    if entry is not None and entry.plan:
+        return [entry.plan]
+    return sorted({p.plan for p in site.payers.values() if p.plan and p.plan == name})
+
+
 # laboratory results an ESA claim reports (encodings/drugs/esa.lp): the analyte named by the
 # evidence kind or name (LOINC codes of the FHIR reader included), the value in thousandths of the
 # reporting unit (g/dL for hemoglobin, % for hematocrit), converted only where exact
@@ -276,6 +288,11 @@ def encounter_facts(loaded: Loaded, e: int, policies: tuple[str, ...] = ()) -> t
         add(("payer", (e,)))
         if enc.payer.type is not None:
             add(("payer_type", (e, Const(enc.payer.type))))
+        if enc.payer.name:
+            # the payer by name and plan (a policy for one payer keys on these, not on the type)
+            add(("payer_name", (e, enc.payer.name)))
+            for plan in _payer_plans(getattr(loaded, "site", None), enc.payer.name):
+                add(("payer_plan", (e, plan)))
         if enc.payer.member_id:
             add(("member_id", (e,)))
         if enc.payer.coverage_start or enc.payer.coverage_end:

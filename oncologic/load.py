@@ -16,7 +16,7 @@ from typing import Any, Iterable, Union
 
 from pydantic import BaseModel, ValidationError
 
-from . import limits as _limits
+from . import input_limits as _limits
 from .model import Encounter, PathError
 
 Loc = tuple[Union[str, int], ...]
@@ -51,7 +51,7 @@ class InputError(Exception):
 
 
 class LimitError(InputError):
-    """The document is past one of the size limits of :mod:`oncologic.limits`."""
+    """The document is past one of the size limits of :mod:`oncologic.input_limits`."""
 
     kind = "too_large"
 
@@ -437,7 +437,7 @@ def check_counts(data: dict, source: str = "", limit: _limits.Limits | None = No
 def validate(data: Any, source: str = "", site: Any = None, limit: _limits.Limits | None = None) -> Loaded:
     """Validate one encounter document (already parsed); ``site`` is the site configuration
     (:func:`oncologic.formats.site.load_site`) it is read with; ``limit`` the size limits
-    (default: :meth:`oncologic.limits.Limits.current`)."""
+    (default: :meth:`oncologic.input_limits.Limits.current`)."""
     if not isinstance(data, dict):
         raise InputError([("(document)", "an encounter is a mapping of fields (JSON object / YAML mapping)")], source)
     check_counts(data, source, limit)

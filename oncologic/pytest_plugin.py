@@ -12,6 +12,23 @@ from pathlib import Path
 import pytest
 
 
+def pytest_addoption(parser):
+    group = parser.getgroup("oncologic", "oncologic case files")
+    group.addoption("--oncologic-time-limit", type=float, default=None, metavar="SECONDS",
+                    help="time limit of each solve of case files (default: ONCOLOGIC_TIME_LIMIT or 120; 0 = none)")
+    group.addoption("--oncologic-memory-limit", type=float, default=None, metavar="MB",
+                    help="memory limit of each solve of case files (default: ONCOLOGIC_MEMORY_LIMIT or 4096; 0 = none)")
+
+
+def _limits(config):
+    from .limits import Limits, default_limits
+
+    base = default_limits()
+    t = config.getoption("--oncologic-time-limit", None)
+    m = config.getoption("--oncologic-memory-limit", None)
+    return Limits(base.time_s if t is None else t, base.memory_mb if m is None else m)
+
+
 def pytest_collect_file(parent, file_path: Path):
     if file_path.suffix in (".yaml", ".yml") and "cases" in file_path.parts:
         return CaseFile.from_parent(parent, path=file_path)
@@ -34,7 +51,7 @@ class CaseFile(pytest.File):
         if self._outcomes is None:
             from .cases import run_cases
 
-            results = run_cases(self._cases)
+            results = run_cases(self._cases, limits=_limits(self.config))
             self._outcomes = {c.index: r for c, r in zip(self._cases, results)}
         return self._outcomes
 
@@ -52,6 +69,8 @@ class CaseItem(pytest.Item):
         outcome = self.parent.outcomes()[self.case.index]
         if outcome.skipped:
             pytest.skip(outcome.skipped)
+        if outcome.limit:
+            raise CaseFailure(f"{self.case.id}: {outcome.limit}")
         if outcome.failures:
             from .cases import report
 

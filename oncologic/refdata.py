@@ -61,9 +61,32 @@ def fact_files() -> list[Path]:
     return [files[name] for name in sorted(files)]
 
 
+def is_policy_package(name: str | Path) -> bool:
+    """A --policy value that names a directory (a policy package) rather than a built-in profile."""
+    text = str(name)
+    return not re.fullmatch(r"[a-z0-9_]+", text) or (Path(text).is_dir() and not (POLICIES / f"{text}.lp").is_file())
+
+
+def policy_files(name: str | Path) -> list[Path]:
+    """The rule files of a --policy value: a built-in profile (encodings/policies/NAME.lp), or a
+    policy package: a directory whose ``*.lp`` files (any depth, sorted by path, except under a
+    ``cases`` folder) are its rules, payer lists and switches (docs/rule-authors.md)."""
+    if not is_policy_package(name):
+        return [policy_file(str(name))]
+    root = Path(name)
+    if not root.is_dir():
+        raise ValueError(f"policy {str(name)!r}: neither a built-in profile (lower-case letters, digits and _) "
+                         "nor a directory (a policy package)")
+    files = sorted(p.resolve() for p in root.rglob("*.lp")
+                   if p.is_file() and "cases" not in p.relative_to(root).parts[:-1])
+    if not files:
+        raise ValueError(f"policy package {str(name)!r}: no .lp rule file in it")
+    return files
+
+
 def policy_file(name: str) -> Path:
     if not re.fullmatch(r"[a-z0-9_]+", name):
-        raise ValueError(f"policy name {name!r}: lower-case letters, digits and _ only")
+        raise ValueError(f"policy name {name!r}: lower-case letters, digits and _ only (or a directory: a policy package)")
     path = POLICIES / f"{name}.lp"
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in POLICIES.glob("*.lp")))

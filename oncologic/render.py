@@ -207,7 +207,8 @@ def _build_claim(prog: Program, ans: Answer, ctx: Context) -> Claim:
     # --- rejected candidates -------------------------------------------------------------------
     not_billed = []
     for subject, candidate in sorted(ans.atoms.get("not_billed", []), key=lambda a: (_sort_key(a[0]), a[1])):
-        parts = reasons(prog, why.get(("not_billed", (subject, candidate)), []), ctx)
+        # a payer rule's payer_drop/3 (encodings/claim/payer_drop.lp): its own sentence is the reason
+        parts = reasons(prog, why.get(("not_billed", (subject, candidate))) or why.get(("payer_drop", (subject, candidate)), []), ctx)
         not_billed.append(NotBilled(subject=ctx.ref(subject), candidate=candidate, why=_merge_why(parts, [ctx.ref(subject)])))
 
     # --- findings ---------------------------------------------------------------------------

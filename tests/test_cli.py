@@ -180,7 +180,8 @@ def test_strict_mode_error_in_a_user_rule_file_exits_2_without_traceback(tmp_pat
     from oncologic.cli import main
 
     rule = tmp_path / "arith.lp"
-    rule.write_text('charge(E,k(1,0,1,"X",0),"X",U,1) :- encounter(E), U = "ten" + 1.\n')
+    rule.write_text('my_units(E,U) :- encounter(E), U = "ten" + 1.\n'
+                    '%@rule user.arith\n%@text "x"\nfinding(E,"X",info,enc) :- my_units(E,U).\n')
     result = CliRunner().invoke(main, ["solve", str(ROOT / "examples" / "seed_session.yaml"), "--rules", str(rule)])
     assert result.exit_code == 2
     assert "operation undefined" in result.output

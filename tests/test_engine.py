@@ -65,7 +65,8 @@ def test_syntax_error_names_file_and_line(tmp_path):
 
 def test_strict_mode_turns_undefined_arithmetic_into_an_error(tmp_path):
     rule = tmp_path / "arith.lp"
-    rule.write_text('charge(E,k(1,0,1,"X",0),"X",U,1) :- encounter(E), U = "ten" + 1.\n')
+    rule.write_text('my_units(E,U) :- encounter(E), U = "ten" + 1.\n'
+                    '%@rule user.arith\n%@text "x"\nfinding(E,"X",info,enc) :- my_units(E,U).\n')
     with pytest.raises(engine.StrictModeError):
         code_encounters([load_file(str(SEED))], rules=[rule])
 

@@ -54,7 +54,15 @@ def batch(infile, output, workers, resume, policy, rules, switches, chunk_size, 
     if workers < 0:
         raise click.BadParameter("must be 0 or more", param_hint="--workers")
     check_policy(policy)
-    check_switches(switches)
+    check_switches(switches, policy)
+    try:
+        from .. import refdata
+
+        if policy:
+            refdata.policy_files(policy)
+    except ValueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     from ..formats.site import load_site
     from ..load import InputError
 

@@ -17,7 +17,8 @@ from typing import Any, Optional
 
 import click
 
-from ..cli import _fail_input, check_policy, check_switches, load_input, policy_option, site_option, switch_option
+from ..cli import (_fail_input, check_policy, check_switches, fail_limit, limit_options, load_input, make_limits,
+                   policy_option, site_option, switch_option)
 
 # input predicates (encodings/interface.lp) -> how their arguments after E name an input item
 ADMIN_PREDS = frozenset(
@@ -39,7 +40,7 @@ ENCOUNTER_PREDS = {
     "grid": "clinical_trial.billing_grid", "plan": "treatment_plan", "plan_drug": "treatment_plan.drugs",
     "plan_cycle": "treatment_plan.cycle", "plan_cycles": "treatment_plan.planned_cycles",
     "plan_dx": "treatment_plan.diagnoses", "plan_modification": "treatment_plan.modifications",
-    "policy": "switches / policy profile",
+    "policy": "switches / policy profile", "payer_name": "payer.name", "payer_plan": "payer.name (site [payers] plan)",
 }
 REFERENCE_PREFIXES = ("hcpcs", "asp_limit", "ndc", "mue", "ncci", "icd10", "table")
 PROFILE_PREDS = frozenset({"policy_on", "policy_code_kind"})
@@ -321,7 +322,13 @@ class Explainer:
         subject, cand = raw[n - 1]
         nb = self.solved.claim.not_billed[n - 1]
         return {"item": "not_billed", "number": n, "title": f"not billed {n}: {cand} for {nb.subject}",
-                "rule": nb.why.rule, "tree": [self.node("not_billed", (self.ctx.number, subject, cand))]}
+                "rule": nb.why.rule, "tree": [self.node(self._not_billed_pred(subject, cand), (self.ctx.number, subject, cand))]}
+
+    def _not_billed_pred(self, subject, cand) -> str:
+        """not_billed, or payer_drop when a payer rule took the code off (its rule is the reason)."""
+        if not self.ans.why.get(("not_billed", (subject, cand))) and self.ans.why.get(("payer_drop", (subject, cand))):
+            return "payer_drop"
+        return "not_billed"
 
     def explain_finding(self, n: int) -> dict:
         from ..render import SEVERITY_ORDER, _name, _sort_key
@@ -455,25 +462,30 @@ def _render_node(node: dict, prefix: str, last: bool, out: list[str], atoms: boo
 @click.option("--from", "source", type=click.Choice(["native", "fhir"]), default="native", show_default=True,
               help="Input format: the contract's encounter, or a FHIR R4 Bundle (JSON).")
 @site_option
+@limit_options
 def explain(file: str, line: Optional[int], not_billed: Optional[int], finding: Optional[int], as_json: bool,
             policy: str, rules: tuple[str, ...], switches: tuple[str, ...], depth: int, source: str = "native",
             site: Optional[str] = None, why_not: Optional[str] = None, for_item: Optional[str] = None,
-            atoms: bool = False) -> None:
+            atoms: bool = False, time_limit=None, memory_limit=None) -> None:
     """Show the derivation behind a claim line, a rejected candidate or a finding as a tree:
     rule id, its sentence, the facts it used, down to the input items. Without --line,
     --not-billed or --finding, every item of the claim is explained."""
     from ..cases import solve_detailed
     from ..engine import EncodingError, StrictModeError
+    from ..limits import LimitExceeded
     from ..load import InputError, safe_text
 
     check_policy(policy)
-    check_switches(switches)
+    check_switches(switches, policy)
     try:
         loaded = load_input(file, source, site)
-        solved = solve_detailed([loaded], policy=policy, rules=rules, switches=[switches])[0]
+        solved = solve_detailed([loaded], policy=policy, rules=rules, switches=[switches],
+                                limits=make_limits(time_limit, memory_limit))[0]
     except InputError as exc:
         _fail_input(exc)
         sys.exit(2)
+    except LimitExceeded as exc:
+        fail_limit(exc)
     except (EncodingError, StrictModeError, ValueError) as exc:
         click.echo(f"error: {safe_text(exc)}", err=True)
         sys.exit(2)
