@@ -108,9 +108,9 @@ def test_contract_tables_would_catch_a_new_field():
     import gen_encounter_doc as gen
 
     schema = gen.schema()
-    schema["$defs"]["Encounter"]["$defs"]["Administration"]["properties"]["site"] = {"type": "string"}
+    schema["$defs"]["Encounter"]["$defs"]["Administration"]["properties"]["bedside_note"] = {"type": "string"}
     _new, problems = gen.render((ROOT / "docs" / "encounter-format.md").read_text(encoding="utf-8"), schema)
-    assert "Administration.site: no meaning written" in problems
+    assert "Administration.bedside_note: no meaning written" in problems
 
 
 def test_readme_says_what_clean_means():

@@ -395,7 +395,7 @@ def test_a_policy_package_switch_is_accepted_by_solve_and_unknown_ones_still_fai
     assert ok.exit_code == 0, ok.output
     assert "acme.no_sequential_infusion" in ok.output
     without = CliRunner().invoke(main, ["solve", str(enc), "--switch", "acme_no_sequential"])
-    assert without.exit_code == 2 and "unknown policy switch acme_no_sequential" in without.output
+    assert without.exit_code == 2 and "unknown policy switch" in without.output and "acme_no_sequential" in without.output
     missing = CliRunner().invoke(main, ["solve", str(enc), "--policy", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "Traceback" not in missing.output
 
