@@ -738,6 +738,17 @@ def reference_text(facts: Sequence[Fact], prog: Program) -> str:
     return refdata.select_facts(batch, program_codes(prog), frozenset(days))
 
 
+
+def _solve_from_sources(prog: Program, facts, extra, strict: bool):
+    """Solve again with the program parsed from the rule files instead of the on-disk cache:
+    statements read from the cache have no file locations, so a problem is said from the sources."""
+    _CACHE.pop(prog.files, None)
+    _NO_DISK_CACHE.append(True)
+    try:
+        return solve(facts, extra, strict)
+    finally:
+        _NO_DISK_CACHE.pop()
+
 def solve(facts: Sequence[Fact], extra: Sequence[Path] = (), strict: bool = True) -> tuple[Program, dict[int, Answer]]:
     """Ground and solve one batch; return the answers keyed by encounter number."""
     prog = load_program(extra)
@@ -774,24 +785,13 @@ def solve(facts: Sequence[Fact], extra: Sequence[Path] = (), strict: bool = True
     except RuntimeError as exc:
         # clingo's own errors (unsafe variables, ...): its messages, with the rule file's name
         if getattr(prog, "from_cache", False):
-            _CACHE.pop(prog.files, None)
-            _NO_DISK_CACHE.append(True)
-            try:
-                return solve(facts, extra, strict)
-            finally:
-                _NO_DISK_CACHE.pop()
+            return _solve_from_sources(prog, facts, extra, strict)
         # the provenance copy of a rule (_why) repeats the message of the rule itself
         detail = "; ".join(_displayed(m) for m in problems if f"{WHY}(" not in m) or str(exc)
         raise EncodingError(detail) from None
     if strict and problems:
         if getattr(prog, "from_cache", False):
-            # statements read from the on-disk cache have no file locations: say it from the sources
-            _CACHE.pop(prog.files, None)
-            _NO_DISK_CACHE.append(True)
-            try:
-                return solve(facts, extra, strict)
-            finally:
-                _NO_DISK_CACHE.pop()
+            return _solve_from_sources(prog, facts, extra, strict)
         raise StrictModeError("; ".join(problems))
     answers: dict[int, Answer] = {}
     models = 0

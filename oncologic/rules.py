@@ -158,3 +158,30 @@ def parse_tags(path: Path, display: str | None = None) -> list[RuleTag]:
     if pending:
         raise TagError(f"{name}:{pending_line}: %@rule {pending['rule']} is not followed by a rule")
     return tags
+
+
+_SIG = re.compile(r"^([a-z_][A-Za-z0-9_']*)(?:\((.*)\))?$")
+
+
+def doc_blocks(path: Path) -> list[tuple[str, list[str], str, str]]:
+    """Every ``%*! pred(Args) ... *%`` docstring block of a rule file, in file order:
+    (predicate name, argument names, signature as written, description)."""
+    out: list[tuple[str, list[str], str, str]] = []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i].strip()
+        if line.startswith("%*!"):
+            sig = line[3:].strip()
+            body: list[str] = []
+            i += 1
+            while i < len(lines) and not lines[i].strip().startswith("*%"):
+                body.append(lines[i].strip())
+                i += 1
+            m = _SIG.match(sig)
+            if m:
+                args = [a.strip() for a in (m.group(2) or "").split(",") if a.strip()]
+                out.append((m.group(1), args, sig, " ".join(body).strip()))
+        i += 1
+    return out
+

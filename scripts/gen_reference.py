@@ -19,10 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from oncologic.rules import parse_tags  # noqa: E402
+from oncologic.rules import doc_blocks as read_doc_blocks, parse_tags  # noqa: E402
 
 _DECL = re.compile(r"^\s*#(defined|show)\s+([a-z_][A-Za-z0-9_']*)/([0-9]+)\s*\.")
-_SIG = re.compile(r"^([a-z_][A-Za-z0-9_']*)(?:\((.*)\))?$")
 
 
 def _cell(text: str) -> str:
@@ -32,23 +31,8 @@ def _cell(text: str) -> str:
 def doc_blocks(path: Path) -> dict[tuple[str, int], tuple[str, str]]:
     """(name, arity) -> (signature, description) of every ``%*! ... *%`` block of a file."""
     out: dict[tuple[str, int], tuple[str, str]] = {}
-    lines = path.read_text(encoding="utf-8").splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i].strip()
-        if line.startswith("%*!"):
-            sig = line[3:].strip()
-            body: list[str] = []
-            i += 1
-            while i < len(lines) and not lines[i].strip().startswith("*%"):
-                body.append(lines[i].strip())
-                i += 1
-            m = _SIG.match(sig)
-            if m:
-                args = m.group(2)
-                arity = 0 if not args else len([a for a in args.split(",") if a.strip()])
-                out.setdefault((m.group(1), arity), (sig, " ".join(body).strip()))
-        i += 1
+    for name, args, sig, text in read_doc_blocks(path):
+        out.setdefault((name, len(args)), (sig, text))
     return out
 
 

@@ -77,33 +77,19 @@ def _definition_index(prog) -> dict[str, tuple[list[str], list[str]]]:
     return out
 
 
-_SIG = re.compile(r"^([a-z_][A-Za-z0-9_]*)(?:\((.*)\))?$")
-
-
 def _doc_index(prog) -> dict[str, list[tuple[list[str], str]]]:
     """predicate name -> [(argument names, description)] of the ``%*! pred(Args) ... *%`` blocks
     of the program's rule files (the predicate docstrings of docs/reference.md)."""
+    from ..rules import doc_blocks
+
     out: dict[str, list[tuple[list[str], str]]] = {}
     for name in prog.files:
         try:
-            lines = Path(name).read_text(encoding="utf-8").splitlines()
+            blocks = doc_blocks(Path(name))
         except OSError:
             continue
-        i = 0
-        while i < len(lines):
-            line = lines[i].strip()
-            if line.startswith("%*!"):
-                sig = line[3:].strip()
-                body: list[str] = []
-                i += 1
-                while i < len(lines) and not lines[i].strip().startswith("*%"):
-                    body.append(lines[i].strip())
-                    i += 1
-                m = _SIG.match(sig)
-                if m:
-                    args = [a.strip() for a in (m.group(2) or "").split(",") if a.strip()]
-                    out.setdefault(m.group(1), []).append((args, " ".join(body).strip()))
-            i += 1
+        for pred, args, _sig, text in blocks:
+            out.setdefault(pred, []).append((args, text))
     return out
 
 
