@@ -7,8 +7,8 @@ side is one of:
 * ``git:REV`` (or any revision git knows, when no such path exists): the ``encodings/`` folder of
   that revision of the repository, extracted with ``git archive``;
 * a folder holding ``interface.lp``: a whole encodings folder (a fork of the rules);
-* a policy package (a folder with ``policy.toml``) or any other folder: its ``*.lp`` files on top of
-  the standard rules (as ``--rules``), or ``--policy DIR`` where the installation accepts a package;
+* any other folder: a policy package (``--policy DIR``: its rule files, payer lists in subfolders,
+  its own switches; a ``cases/`` folder is not loaded) on top of the standard rules;
 * one ``.lp`` file: that file on top of the standard rules.
 
 Each side is coded by ``oncologic batch`` in a child process (its own interned symbols, its own
@@ -94,13 +94,11 @@ def prepare_side(spec: Optional[str], work: Path, label: str) -> Side:
     if path.is_dir():
         if (path / "interface.lp").is_file():
             return Side(f"{label} ({spec}, encodings folder)", env={"ONCOLOGIC_HOME": str(_folder_root(path, work))})
-        files = sorted(p for p in path.glob("*.lp"))
+        files = sorted(p for p in path.rglob("*.lp") if "cases" not in p.relative_to(path).parts)
         if not files:
             raise DiffError(f"{spec}: a folder with neither interface.lp nor any .lp rule file")
-        args: list[str] = []
-        for f in files:
-            args += ["--rules", str(f.resolve())]
-        return Side(f"{label} ({spec}, {len(files)} rule file(s))", args=args)
+        # a policy package (its rule files, payer lists in subfolders, its own switches): --policy DIR
+        return Side(f"{label} ({spec}, policy package of {len(files)} rule file(s))", args=["--policy", str(path.resolve())])
     if path.is_file():
         if path.suffix != ".lp":
             raise DiffError(f"{spec}: a rule file must end in .lp")
@@ -111,8 +109,9 @@ def prepare_side(spec: Optional[str], work: Path, label: str) -> Side:
 def run_side(side: Side, corpus: str, out: Path, batch_args: Iterable[str]) -> None:
     """Code the corpus under one side into ``out`` (JSON Lines) with ``oncologic batch``."""
     env = {**os.environ, **side.env}
-    cmd = [sys.executable, "-m", "oncologic.cli", "batch", corpus, "-o", str(out), "--no-progress", *side.args,
-           *batch_args]
+    # the side's own arguments last: a policy package side replaces a --policy given for both
+    cmd = [sys.executable, "-m", "oncologic.cli", "batch", corpus, "-o", str(out), "--no-progress", *batch_args,
+           *side.args]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]

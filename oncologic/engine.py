@@ -249,7 +249,11 @@ def load_program(extra: Sequence[Path] = ()) -> Program:
             rules: list[TaggedRule] = []
             standard = len(files) - len(extra)
             known: Optional[dict[tuple[str, int], str]] = None
-            added: set[tuple[str, int]] = set()  # predicates of the profile and user files read so far
+            # the predicates every profile, package and user file defines: files of one policy package
+            # read each other's helpers whatever their order (a payer list in payers/ read by a rule file)
+            added: set[tuple[str, int]] = set()
+            for path in extra:
+                added |= _file_defines(path)
             for i, path in enumerate(files):
                 display = display_path(path)
                 if i >= standard:  # profiles and user files: parse alone, then check the interface
@@ -513,6 +517,20 @@ _REJECTED_STATEMENTS = {
     "Script": "#script is not allowed in a rule file",
     "External": "#external is not allowed: an external atom is a choice the program does not make",
 }
+
+
+def _file_defines(path: Path) -> set[tuple[str, int]]:
+    """The predicates a rule file defines (a file that does not parse defines none here; the
+    check of that file reports it)."""
+    stms: list[Any] = []
+    try:
+        ast.parse_files([str(path)], stms.append, logger=lambda _c, _m: None)
+    except RuntimeError:
+        return set()
+    out: set[tuple[str, int]] = set()
+    for stm in stms:
+        out.update(_defines(stm))
+    return out
 
 
 def check_rule_file(path: Path, display: str, known: "dict[tuple[str, int], str] | set[tuple[str, int]]",

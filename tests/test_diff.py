@@ -84,3 +84,19 @@ def test_an_unknown_side_is_exit_2(tmp_path: Path) -> None:
     proc = _diff(str(_corpus(tmp_path)), "--base-rules", "no-such-revision-xyz")
     assert proc.returncode == 2
     assert "no-such-revision-xyz" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_policy_package_side_with_payer_lists_in_a_subfolder(tmp_path: Path) -> None:
+    pkg = tmp_path / "acme"
+    (pkg / "payers").mkdir(parents=True)
+    (pkg / "acme.lp").write_text('% Acme (invented for the test): a review flag on every facility claim\n'
+                                 '%@rule acme.review\n%@text "Acme reviews facility claims"\n'
+                                 'finding(E,"ACME_REVIEW",info,enc) :- setting(E,facility), acme_reviews(facility).\n',
+                                 encoding="utf-8")
+    (pkg / "payers" / "lists.lp").write_text("% Acme's review list\nacme_reviews(facility).\n", encoding="utf-8")
+    proc = _diff(str(_corpus(tmp_path)), "--rules", str(pkg), "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    (change,) = doc["changes"]
+    assert change["encounter"] == "ENC-SEED-001"  # the facility claim; the payer list sits in payers/
+    assert change["findings_added"] == [["info", "ACME_REVIEW", "acme.review", "enc"]]
