@@ -41,17 +41,17 @@ from run import measure, oncologic_cmd  # noqa: E402
 
 DASK_CHILD = r"""
 import sys
-from distributed import Client, LocalCluster
+from distributed import Client
 from oncologic.batch import BatchOptions
-from oncologic.dask_runner import run_dask
+from oncologic.dask_runner import local_cluster, run_dask
 
 src, dst, workers, chunk = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 scheduler = sys.argv[5] if len(sys.argv) > 5 else ""
 if scheduler:
     run_dask(src, dst, scheduler, BatchOptions(chunk_size=chunk), progress=False)
 else:
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=40) as cluster, Client(cluster) as client:
+    # one-thread worker processes, the profiler off and the monitors slowed (QUIET_WORKER_CONFIG)
+    with local_cluster(workers, dashboard_address=None, silence_logs=40) as cluster, Client(cluster) as client:
         run_dask(src, dst, client, BatchOptions(chunk_size=chunk), progress=False)
 """
 

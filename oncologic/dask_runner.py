@@ -25,6 +25,20 @@ What differs from local worker processes: a Dask task cannot be killed on a dead
 ``crash`` record for the encounter at fault. Start workers with one thread each
 (``--nthreads 1``): each chunk is forked from the worker process.
 
+Dask's own background work costs CPU for every second a worker lives, whatever it codes: the
+worker's statistical profiler samples every thread each 10 ms, the event-loop tick runs every
+20 ms, the memory and system monitors every 100 / 500 ms. On a local cluster of one worker this
+was about a third of the Dask runner's CPU over the local batch (benchmarks/dask_scaling.py,
+docs/performance.md). :data:`QUIET_WORKER_CONFIG` turns the profiler off and slows the monitors;
+set it before a local cluster starts (``dask.config.set(QUIET_WORKER_CONFIG)``, as
+:func:`local_cluster` does), or on remote workers through the environment::
+
+    DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False \
+    DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL=200ms \
+    DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__INTERVAL=2s \
+    DASK_DISTRIBUTED__WORKER__MEMORY__MONITOR_INTERVAL=1s \
+    dask worker tcp://head:8786 --nthreads 1
+
 Requires the ``dask`` extra (``pip install 'oncologic[dask]'``) on the client and every worker,
 and the same oncologic version (encodings and facts) everywhere.
 """
@@ -36,6 +50,26 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .batch import BatchOptions, Executor, Item, Summary, code_records_forked, run_batch
+
+
+#: Dask settings that cut the workers' background CPU (see the module docstring); the memory
+#: limit and the nanny still work, only their sampling is slower. The profiler only feeds the
+#: dashboard's profile page.
+QUIET_WORKER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "200ms",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
+
+
+def local_cluster(n_workers: int, **kw: Any) -> Any:
+    """A ``distributed.LocalCluster`` of one-thread worker processes with :data:`QUIET_WORKER_CONFIG`."""
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set(QUIET_WORKER_CONFIG):
+        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, **kw)
 
 
 class DaskExecutor(Executor):

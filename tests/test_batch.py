@@ -153,7 +153,7 @@ def test_worker_processes_give_the_inline_output_and_isolate_a_timeout(tmp_path)
     run_batch(src, pooled, BatchOptions(chunk_size=3, workers=2, recycle_after=4), progress=False)
     assert pooled.read_bytes() == inline.read_bytes()
 
-    hang = gen.pathological(3000)
+    hang = gen.pathological(30000)  # ~10 s of grounding even with the linear rules (issue #16)
     docs2 = docs[:3] + [hang] + docs[3:5]
     src2 = write_jsonl(tmp_path / "in2.jsonl", docs2)
     out2 = tmp_path / "out2.jsonl"

@@ -48,3 +48,23 @@ def test_dask_resume_continues_the_file(tmp_path, client):
     summary = run_dask(src, cut, client, opts, resume=True, progress=False)
     assert cut.read_bytes() == want
     assert summary.resumed_from == 4
+
+
+def test_quiet_local_cluster_reaches_its_workers_and_keeps_the_output(tmp_path):
+    """local_cluster (issue #16): the worker processes run with the profiler off and the slower
+    monitors of QUIET_WORKER_CONFIG, and still write the local run's bytes."""
+    import dask
+
+    from oncologic.dask_runner import QUIET_WORKER_CONFIG, local_cluster
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(d) + "\n" for d in gen.generate(8, seed=13, bad_rate=0.0)))
+    opts = BatchOptions(chunk_size=3)
+    local = tmp_path / "local.jsonl"
+    run_batch(src, local, opts, progress=False)
+    with local_cluster(1, dashboard_address=None, silence_logs=40) as cluster, distributed.Client(cluster) as c:
+        seen = c.run(lambda: {k: dask.config.get(k) for k in QUIET_WORKER_CONFIG})
+        assert list(seen.values()) == [QUIET_WORKER_CONFIG]
+        remote = tmp_path / "dask.jsonl"
+        run_dask(src, remote, c, opts, progress=False)
+    assert remote.read_bytes() == local.read_bytes()
