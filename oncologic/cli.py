@@ -83,9 +83,9 @@ class LazyGroup(click.Group):
 
 def policy_names() -> list[str]:
     """The payer policy profiles shipped (encodings/policies/*.lp), without loading the engine."""
-    from pathlib import Path
+    from . import refdata  # paths only (the checkout, or the installed package's _data)
 
-    return sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "encodings" / "policies").glob("*.lp"))
+    return sorted(p.stem for p in refdata.POLICIES.glob("*.lp"))
 
 
 def switch_names() -> list[str]:

@@ -186,3 +186,23 @@ def test_strict_mode_error_in_a_user_rule_file_exits_2_without_traceback(tmp_pat
     assert result.exit_code == 2
     assert "operation undefined" in result.output
     assert "Traceback" not in result.output
+
+
+def test_rule_and_fact_folders_are_found_through_refdata_only():
+    """A regular `pip install .` ships encodings/ and facts/ under oncologic/_data: a module that
+    builds their path from its own location works in the checkout and breaks in the install
+    (`--policy: unknown policy profile 'medicare' (valid: )` was the README's first command)."""
+    import re
+
+    bad = []
+    for path in sorted((ROOT / "oncologic").rglob("*.py")):
+        if path.name == "refdata.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        if re.search(r"__file__\)?[^\n]*\"(encodings|facts)\"", text) or re.search(r"parent\s*/\s*\"(encodings|facts)\"", text):
+            bad.append(str(path.relative_to(ROOT)))
+    assert bad == [], bad
+    from oncologic import refdata
+    from oncologic.cli import policy_names
+
+    assert "medicare" in policy_names() and all((refdata.POLICIES / f"{n}.lp").is_file() for n in policy_names())
